@@ -1,0 +1,81 @@
+//! Every DynamoDB limit Flywheel enforces, in one place. Each says where DynamoDB documents it
+//! (Developer Guide, "Service, account, and table quotas in Amazon DynamoDB", unless noted).
+
+/// Largest item, in DynamoDB's item-size units (attribute names plus values): 400 KB.
+pub const ITEM_SIZE_BYTES_MAX: usize = 400 * 1024;
+
+/// Largest partition key value (UTF-8 or raw bytes): 2048 bytes.
+pub const PARTITION_KEY_BYTES_MAX: usize = 2048;
+
+/// Largest sort key value: 1024 bytes.
+pub const SORT_KEY_BYTES_MAX: usize = 1024;
+
+/// Significant digits a Number may carry.
+pub const NUMBER_PRECISION_DIGITS_MAX: usize = 38;
+
+/// Largest exponent in `Number`'s `0.ddd × 10^e` form: magnitudes below 1E+126.
+pub const NUMBER_EXPONENT_MAX: i32 = 126;
+
+/// Smallest exponent in `Number`'s `0.ddd × 10^e` form: magnitudes from 1E-130.
+pub const NUMBER_EXPONENT_MIN: i32 = -129;
+
+/// Nesting levels of lists and maps inside an item ("up to 32 levels deep").
+pub const NESTING_DEPTH_MAX: usize = 32;
+
+/// Table names are 3 to 255 characters of `[a-zA-Z0-9_.-]`.
+pub const TABLE_NAME_LENGTH_MIN: usize = 3;
+/// See [`TABLE_NAME_LENGTH_MIN`].
+pub const TABLE_NAME_LENGTH_MAX: usize = 255;
+/// Index names are 3 to 255 characters of `[a-zA-Z0-9_.-]`.
+pub const INDEX_NAME_LENGTH_MIN: usize = 3;
+/// See [`INDEX_NAME_LENGTH_MIN`].
+pub const INDEX_NAME_LENGTH_MAX: usize = 255;
+
+/// Attribute names in key schemas and attribute definitions: 1 to 255 bytes.
+pub const KEY_ATTRIBUTE_NAME_BYTES_MAX: usize = 255;
+
+/// Attribute names elsewhere: 1 to 65535 bytes.
+pub const ATTRIBUTE_NAME_BYTES_MAX: usize = 65535;
+
+/// Tables per account and region (DynamoDB's default quota, adjustable there and here).
+pub const TABLES_PER_REGION_DEFAULT: usize = 2500;
+
+/// Tags per resource.
+pub const TAGS_PER_RESOURCE_MAX: usize = 50;
+/// Tag keys: 1 to 128 Unicode characters.
+pub const TAG_KEY_LENGTH_MAX: usize = 128;
+/// Tag values: 0 to 256 Unicode characters.
+pub const TAG_VALUE_LENGTH_MAX: usize = 256;
+
+/// ListTables returns at most 100 names a page.
+pub const LIST_TABLES_LIMIT_MAX: usize = 100;
+
+/// Global secondary indexes per table.
+pub const GLOBAL_SECONDARY_INDEXES_MAX: usize = 20;
+/// Local secondary indexes per table.
+pub const LOCAL_SECONDARY_INDEXES_MAX: usize = 5;
+
+/// Items a BatchWriteItem may carry.
+pub const BATCH_WRITE_ITEMS_MAX: usize = 25;
+/// Keys a BatchGetItem may carry.
+pub const BATCH_GET_KEYS_MAX: usize = 100;
+/// Actions in one TransactWriteItems or TransactGetItems.
+pub const TRANSACT_ITEMS_MAX: usize = 100;
+
+/// Query and Scan stop reading at 1 MB of items per page, before any filter applies.
+pub const QUERY_PAGE_BYTES_MAX: usize = 1024 * 1024;
+
+/// Largest request body DynamoDB accepts: 16 MB.
+pub const REQUEST_BODY_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+/// Read capacity unit: 4 KB read strongly consistent.
+pub const READ_CAPACITY_UNIT_BYTES: usize = 4 * 1024;
+/// Write capacity unit: 1 KB written.
+pub const WRITE_CAPACITY_UNIT_BYTES: usize = 1024;
+
+// Relationships between limits that the code relies on.
+const _: () = assert!(SORT_KEY_BYTES_MAX < PARTITION_KEY_BYTES_MAX);
+const _: () = assert!(PARTITION_KEY_BYTES_MAX + SORT_KEY_BYTES_MAX < ITEM_SIZE_BYTES_MAX);
+const _: () = assert!(ITEM_SIZE_BYTES_MAX < QUERY_PAGE_BYTES_MAX);
+// The biased exponent of the number key encoding must fit in one byte.
+const _: () = assert!(NUMBER_EXPONENT_MAX - NUMBER_EXPONENT_MIN <= 255);

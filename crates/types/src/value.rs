@@ -1,0 +1,287 @@
+//! Attribute values and items, with DynamoDB's size rules and value validation.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::limits::NESTING_DEPTH_MAX;
+use crate::number::Number;
+
+/// An item: attribute name → value. Ordered so that encodings and responses are deterministic.
+pub type Item = BTreeMap<String, AttributeValue>;
+
+/// One DynamoDB attribute value.
+///
+/// Sets keep the order the client sent; duplicate members are rejected at validation, and set
+/// equality ignores order.
+#[derive(Clone, Debug)]
+pub enum AttributeValue {
+    S(String),
+    N(Number),
+    B(Vec<u8>),
+    Bool(bool),
+    Null,
+    M(BTreeMap<String, AttributeValue>),
+    L(Vec<AttributeValue>),
+    Ss(Vec<String>),
+    Ns(Vec<Number>),
+    Bs(Vec<Vec<u8>>),
+}
+
+/// The ten DynamoDB data types, named as on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ValueType {
+    S,
+    N,
+    B,
+    Bool,
+    Null,
+    M,
+    L,
+    Ss,
+    Ns,
+    Bs,
+}
+
+impl ValueType {
+    /// The wire name (`"S"`, `"BOOL"`, `"SS"`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValueType::S => "S",
+            ValueType::N => "N",
+            ValueType::B => "B",
+            ValueType::Bool => "BOOL",
+            ValueType::Null => "NULL",
+            ValueType::M => "M",
+            ValueType::L => "L",
+            ValueType::Ss => "SS",
+            ValueType::Ns => "NS",
+            ValueType::Bs => "BS",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn from_wire(s: &str) -> Option<ValueType> {
+        Some(match s {
+            "S" => ValueType::S,
+            "N" => ValueType::N,
+            "B" => ValueType::B,
+            "BOOL" => ValueType::Bool,
+            "NULL" => ValueType::Null,
+            "M" => ValueType::M,
+            "L" => ValueType::L,
+            "SS" => ValueType::Ss,
+            "NS" => ValueType::Ns,
+            "BS" => ValueType::Bs,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for ValueType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl AttributeValue {
+    /// This value's data type.
+    pub fn value_type(&self) -> ValueType {
+        match self {
+            AttributeValue::S(_) => ValueType::S,
+            AttributeValue::N(_) => ValueType::N,
+            AttributeValue::B(_) => ValueType::B,
+            AttributeValue::Bool(_) => ValueType::Bool,
+            AttributeValue::Null => ValueType::Null,
+            AttributeValue::M(_) => ValueType::M,
+            AttributeValue::L(_) => ValueType::L,
+            AttributeValue::Ss(_) => ValueType::Ss,
+            AttributeValue::Ns(_) => ValueType::Ns,
+            AttributeValue::Bs(_) => ValueType::Bs,
+        }
+    }
+
+    /// DynamoDB's size of the value alone, without its attribute name.
+    pub fn size_bytes(&self) -> usize {
+        match self {
+            AttributeValue::S(s) => s.len(),
+            AttributeValue::N(n) => n.size_bytes(),
+            AttributeValue::B(b) => b.len(),
+            AttributeValue::Bool(_) | AttributeValue::Null => 1,
+            // Lists and maps cost 3 bytes, plus 1 byte for each element.
+            AttributeValue::M(m) => 3 + m.iter().map(|(k, v)| k.len() + v.size_bytes() + 1).sum::<usize>(),
+            AttributeValue::L(l) => 3 + l.iter().map(|v| v.size_bytes() + 1).sum::<usize>(),
+            AttributeValue::Ss(v) => v.iter().map(String::len).sum(),
+            AttributeValue::Ns(v) => v.iter().map(Number::size_bytes).sum(),
+            AttributeValue::Bs(v) => v.iter().map(Vec::len).sum(),
+        }
+    }
+
+    /// Number of nested list/map levels below this value (0 for a scalar).
+    pub fn nesting_depth(&self) -> usize {
+        match self {
+            AttributeValue::M(m) => 1 + m.values().map(AttributeValue::nesting_depth).max().unwrap_or(0),
+            AttributeValue::L(l) => 1 + l.iter().map(AttributeValue::nesting_depth).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+}
+
+/// DynamoDB equality: numbers numerically, sets ignoring member order.
+impl PartialEq for AttributeValue {
+    fn eq(&self, other: &AttributeValue) -> bool {
+        use AttributeValue::*;
+        match (self, other) {
+            (S(a), S(b)) => a == b,
+            (N(a), N(b)) => a == b,
+            (B(a), B(b)) => a == b,
+            (Bool(a), Bool(b)) => a == b,
+            (Null, Null) => true,
+            (M(a), M(b)) => a == b,
+            (L(a), L(b)) => a == b,
+            (Ss(a), Ss(b)) => set_eq(a, b),
+            (Ns(a), Ns(b)) => set_eq(a, b),
+            (Bs(a), Bs(b)) => set_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for AttributeValue {}
+
+fn set_eq<T: PartialEq>(a: &[T], b: &[T]) -> bool {
+    a.len() == b.len() && a.iter().all(|x| b.contains(x))
+}
+
+/// DynamoDB's size of an item: the sum of attribute-name lengths and value sizes.
+pub fn item_size_bytes(item: &Item) -> usize {
+    item.iter().map(|(k, v)| k.len() + v.size_bytes()).sum()
+}
+
+/// A problem with a value that DynamoDB reports as a ValidationException.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValueError(pub String);
+
+impl fmt::Display for ValueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ValueError {}
+
+/// Checks what DynamoDB checks of every attribute value it is given: non-empty sets without
+/// duplicates and nesting within 32 levels. (Number syntax and range are checked when parsed.)
+pub fn validate_value(value: &AttributeValue) -> Result<(), ValueError> {
+    validate_at_depth(value, 0)
+}
+
+fn validate_at_depth(value: &AttributeValue, depth: usize) -> Result<(), ValueError> {
+    fn invalid(msg: String) -> Result<(), ValueError> {
+        Err(ValueError(format!("One or more parameter values were invalid: {msg}")))
+    }
+    match value {
+        AttributeValue::M(_) | AttributeValue::L(_) if depth >= NESTING_DEPTH_MAX => {
+            Err(ValueError("Nesting Levels have exceeded supported limits".to_string()))
+        }
+        AttributeValue::M(m) => m.values().try_for_each(|v| validate_at_depth(v, depth + 1)),
+        AttributeValue::L(l) => l.iter().try_for_each(|v| validate_at_depth(v, depth + 1)),
+        AttributeValue::Ss(v) if v.is_empty() => invalid("An string set  may not be empty".into()),
+        AttributeValue::Ns(v) if v.is_empty() => invalid("An number set  may not be empty".into()),
+        AttributeValue::Bs(v) if v.is_empty() => invalid("Binary sets should not be empty".into()),
+        AttributeValue::Ss(v) if has_duplicates(v) => {
+            invalid(format!("Input collection [{}] contains duplicates.", v.join(", ")))
+        }
+        AttributeValue::Ns(v) if has_duplicates(v) => {
+            let shown: Vec<String> = v.iter().map(Number::to_string).collect();
+            invalid(format!("Input collection [{}] contains duplicates.", shown.join(", ")))
+        }
+        AttributeValue::Bs(v) if has_duplicates(v) => invalid(format!(
+            "Input collection [{}] contains duplicates.",
+            v.iter()
+                .map(|b| format!("java.nio.HeapByteBuffer[pos=0 lim={} cap={}]", b.len(), b.len()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn has_duplicates<T: Ord>(v: &[T]) -> bool {
+    if v.len() < 2 {
+        return false;
+    }
+    let mut refs: Vec<&T> = v.iter().collect();
+    refs.sort_unstable();
+    refs.windows(2).any(|w| w[0] == w[1])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(s: &str) -> Number {
+        Number::parse(s).unwrap()
+    }
+
+    #[test]
+    fn sizes_follow_the_developer_guide() {
+        let cases: Vec<(AttributeValue, usize)> = vec![
+            (AttributeValue::S("héllo".into()), 6),
+            (AttributeValue::N(n("12345")), 4),
+            (AttributeValue::B(vec![1, 2, 3]), 3),
+            (AttributeValue::Bool(true), 1),
+            (AttributeValue::Null, 1),
+            (AttributeValue::L(vec![]), 3),
+            (AttributeValue::M(BTreeMap::new()), 3),
+            // 3 + (1 + 1) + (1 + 1)
+            (AttributeValue::L(vec![AttributeValue::Null, AttributeValue::Bool(false)]), 7),
+            // 3 + ("ab" 2 + "x" 1 + 1)
+            (AttributeValue::M(BTreeMap::from([("ab".to_string(), AttributeValue::S("x".into()))])), 7),
+            (AttributeValue::Ss(vec!["ab".into(), "c".into()]), 3),
+            (AttributeValue::Ns(vec![n("1"), n("123")]), 2 + 3),
+        ];
+        for (v, want) in cases {
+            assert_eq!(v.size_bytes(), want, "{v:?}");
+        }
+        let item = Item::from([("pk".to_string(), AttributeValue::S("abc".into()))]);
+        assert_eq!(item_size_bytes(&item), 5);
+    }
+
+    #[test]
+    fn set_equality_ignores_order() {
+        assert_eq!(AttributeValue::Ss(vec!["a".into(), "b".into()]), AttributeValue::Ss(vec!["b".into(), "a".into()]));
+        assert_ne!(AttributeValue::Ss(vec!["a".into()]), AttributeValue::Ss(vec!["a".into(), "b".into()]));
+        assert_eq!(AttributeValue::Ns(vec![n("1.0")]), AttributeValue::Ns(vec![n("1")]));
+        assert_ne!(AttributeValue::S("1".into()), AttributeValue::N(n("1")));
+    }
+
+    #[test]
+    fn validation_matches_dynamodb_messages() {
+        let cases: Vec<(AttributeValue, &str)> = vec![
+            (AttributeValue::Ss(vec![]), "One or more parameter values were invalid: An string set  may not be empty"),
+            (AttributeValue::Ns(vec![]), "One or more parameter values were invalid: An number set  may not be empty"),
+            (AttributeValue::Bs(vec![]), "One or more parameter values were invalid: Binary sets should not be empty"),
+            (
+                AttributeValue::Ss(vec!["a".into(), "b".into(), "a".into()]),
+                "One or more parameter values were invalid: Input collection [a, b, a] contains duplicates.",
+            ),
+            (
+                AttributeValue::Ns(vec![n("1"), n("1.0")]),
+                "One or more parameter values were invalid: Input collection [1, 1] contains duplicates.",
+            ),
+        ];
+        for (v, want) in cases {
+            assert_eq!(validate_value(&v), Err(ValueError(want.to_string())), "{v:?}");
+        }
+        let mut deep = AttributeValue::Null;
+        for _ in 0..32 {
+            deep = AttributeValue::L(vec![deep]);
+        }
+        assert!(validate_value(&deep).is_ok());
+        let deeper = AttributeValue::L(vec![deep]);
+        assert_eq!(
+            validate_value(&deeper),
+            Err(ValueError("Nesting Levels have exceeded supported limits".to_string()))
+        );
+    }
+}
