@@ -1,0 +1,374 @@
+//! The DynamoDB API model: typed requests and responses, named as on the wire.
+//!
+//! Every request member is optional here, so that "missing" is reported by validation with
+//! DynamoDB's own message rather than by the JSON decoder.
+
+use std::collections::{BTreeMap, HashMap};
+
+use flywheel_types::{AttributeValue, Item};
+use serde::{Deserialize, Serialize};
+
+use crate::wire::{de_opt_item, de_opt_value, de_opt_value_list, de_opt_values, ser_items, ser_opt_item};
+
+pub type Names = HashMap<String, String>;
+pub type Values = HashMap<String, AttributeValue>;
+
+// ---------------------------------------------------------------- shared shapes
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct KeySchemaElement {
+    pub attribute_name: Option<String>,
+    pub key_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AttributeDefinition {
+    pub attribute_name: Option<String>,
+    pub attribute_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ProvisionedThroughput {
+    pub read_capacity_units: Option<i64>,
+    pub write_capacity_units: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Tag {
+    pub key: Option<String>,
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct StreamSpecification {
+    pub stream_enabled: Option<bool>,
+    pub stream_view_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct SseSpecification {
+    #[serde(rename = "Enabled")]
+    pub enabled: Option<bool>,
+    #[serde(rename = "SSEType")]
+    pub sse_type: Option<String>,
+    #[serde(rename = "KMSMasterKeyId")]
+    pub kms_master_key_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Projection {
+    pub projection_type: Option<String>,
+    pub non_key_attributes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct SecondaryIndex {
+    pub index_name: Option<String>,
+    pub key_schema: Option<Vec<KeySchemaElement>>,
+    pub projection: Option<Projection>,
+    pub provisioned_throughput: Option<ProvisionedThroughput>,
+}
+
+/// Legacy `Expected` entry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ExpectedAttributeValue {
+    #[serde(deserialize_with = "de_opt_value")]
+    pub value: Option<AttributeValue>,
+    pub exists: Option<bool>,
+    pub comparison_operator: Option<String>,
+    #[serde(deserialize_with = "de_opt_value_list")]
+    pub attribute_value_list: Option<Vec<AttributeValue>>,
+}
+
+/// Legacy `AttributeUpdates` entry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AttributeValueUpdate {
+    #[serde(deserialize_with = "de_opt_value")]
+    pub value: Option<AttributeValue>,
+    pub action: Option<String>,
+}
+
+/// Legacy `KeyConditions` / `QueryFilter` / `ScanFilter` entry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct LegacyCondition {
+    pub comparison_operator: Option<String>,
+    #[serde(deserialize_with = "de_opt_value_list")]
+    pub attribute_value_list: Option<Vec<AttributeValue>>,
+}
+
+// ---------------------------------------------------------------- tables
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct CreateTableInput {
+    pub table_name: Option<String>,
+    pub attribute_definitions: Option<Vec<AttributeDefinition>>,
+    pub key_schema: Option<Vec<KeySchemaElement>>,
+    pub billing_mode: Option<String>,
+    pub provisioned_throughput: Option<ProvisionedThroughput>,
+    pub local_secondary_indexes: Option<Vec<SecondaryIndex>>,
+    pub global_secondary_indexes: Option<Vec<SecondaryIndex>>,
+    pub stream_specification: Option<StreamSpecification>,
+    #[serde(rename = "SSESpecification")]
+    pub sse_specification: Option<SseSpecification>,
+    pub tags: Option<Vec<Tag>>,
+    pub table_class: Option<String>,
+    pub deletion_protection_enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TableNameInput {
+    pub table_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ListTablesInput {
+    pub exclusive_start_table_name: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct UpdateTableInput {
+    pub table_name: Option<String>,
+    pub attribute_definitions: Option<Vec<AttributeDefinition>>,
+    pub billing_mode: Option<String>,
+    pub provisioned_throughput: Option<ProvisionedThroughput>,
+    pub global_secondary_index_updates: Option<Vec<serde_json::Value>>,
+    pub stream_specification: Option<StreamSpecification>,
+    #[serde(rename = "SSESpecification")]
+    pub sse_specification: Option<SseSpecification>,
+    pub replica_updates: Option<Vec<serde_json::Value>>,
+    pub table_class: Option<String>,
+    pub deletion_protection_enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TagResourceInput {
+    pub resource_arn: Option<String>,
+    pub tags: Option<Vec<Tag>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct UntagResourceInput {
+    pub resource_arn: Option<String>,
+    pub tag_keys: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ListTagsOfResourceInput {
+    pub resource_arn: Option<String>,
+    pub next_token: Option<String>,
+}
+
+/// DescribeTable's `Table`, CreateTable's and DeleteTable's `TableDescription`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct TableDescription {
+    pub table_name: String,
+    pub table_arn: String,
+    pub table_id: String,
+    pub table_status: String,
+    pub creation_date_time: f64,
+    pub attribute_definitions: Vec<AttributeDefinition>,
+    pub key_schema: Vec<KeySchemaElement>,
+    pub provisioned_throughput: ProvisionedThroughputDescription,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub billing_mode_summary: Option<BillingModeSummary>,
+    pub item_count: u64,
+    pub table_size_bytes: u64,
+    pub deletion_protection_enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_specification: Option<StreamSpecification>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latest_stream_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latest_stream_label: Option<String>,
+    #[serde(rename = "SSEDescription", skip_serializing_if = "Option::is_none")]
+    pub sse_description: Option<SseDescription>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table_class_summary: Option<TableClassSummary>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct ProvisionedThroughputDescription {
+    pub number_of_decreases_today: u64,
+    pub read_capacity_units: i64,
+    pub write_capacity_units: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_increase_date_time: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_decrease_date_time: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct BillingModeSummary {
+    pub billing_mode: String,
+    pub last_update_to_pay_per_request_date_time: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct SseDescription {
+    pub status: String,
+    #[serde(rename = "SSEType")]
+    pub sse_type: String,
+    #[serde(rename = "KMSMasterKeyArn")]
+    pub kms_master_key_arn: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct TableClassSummary {
+    pub table_class: String,
+}
+
+// ---------------------------------------------------------------- items
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct PutItemInput {
+    pub table_name: Option<String>,
+    #[serde(deserialize_with = "de_opt_item")]
+    pub item: Option<Item>,
+    pub condition_expression: Option<String>,
+    pub expression_attribute_names: Option<Names>,
+    #[serde(deserialize_with = "de_opt_values")]
+    pub expression_attribute_values: Option<Values>,
+    pub expected: Option<HashMap<String, ExpectedAttributeValue>>,
+    pub conditional_operator: Option<String>,
+    pub return_values: Option<String>,
+    pub return_consumed_capacity: Option<String>,
+    pub return_item_collection_metrics: Option<String>,
+    pub return_values_on_condition_check_failure: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct GetItemInput {
+    pub table_name: Option<String>,
+    #[serde(deserialize_with = "de_opt_item")]
+    pub key: Option<Item>,
+    pub consistent_read: Option<bool>,
+    pub projection_expression: Option<String>,
+    pub expression_attribute_names: Option<Names>,
+    pub attributes_to_get: Option<Vec<String>>,
+    pub return_consumed_capacity: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DeleteItemInput {
+    pub table_name: Option<String>,
+    #[serde(deserialize_with = "de_opt_item")]
+    pub key: Option<Item>,
+    pub condition_expression: Option<String>,
+    pub expression_attribute_names: Option<Names>,
+    #[serde(deserialize_with = "de_opt_values")]
+    pub expression_attribute_values: Option<Values>,
+    pub expected: Option<HashMap<String, ExpectedAttributeValue>>,
+    pub conditional_operator: Option<String>,
+    pub return_values: Option<String>,
+    pub return_consumed_capacity: Option<String>,
+    pub return_item_collection_metrics: Option<String>,
+    pub return_values_on_condition_check_failure: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct UpdateItemInput {
+    pub table_name: Option<String>,
+    #[serde(deserialize_with = "de_opt_item")]
+    pub key: Option<Item>,
+    pub update_expression: Option<String>,
+    pub condition_expression: Option<String>,
+    pub expression_attribute_names: Option<Names>,
+    #[serde(deserialize_with = "de_opt_values")]
+    pub expression_attribute_values: Option<Values>,
+    pub attribute_updates: Option<HashMap<String, AttributeValueUpdate>>,
+    pub expected: Option<HashMap<String, ExpectedAttributeValue>>,
+    pub conditional_operator: Option<String>,
+    pub return_values: Option<String>,
+    pub return_consumed_capacity: Option<String>,
+    pub return_item_collection_metrics: Option<String>,
+    pub return_values_on_condition_check_failure: Option<String>,
+}
+
+/// `ConsumedCapacity` in responses.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConsumedCapacity {
+    pub table_name: String,
+    pub capacity_units: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_capacity_units: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub write_capacity_units: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<Capacity>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_secondary_indexes: Option<BTreeMap<String, Capacity>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub global_secondary_indexes: Option<BTreeMap<String, Capacity>>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Capacity {
+    pub capacity_units: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_capacity_units: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub write_capacity_units: Option<f64>,
+}
+
+/// Response of PutItem, DeleteItem and UpdateItem (`Attributes`) and GetItem (`Item`).
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ItemOutput {
+    #[serde(serialize_with = "ser_opt_item", skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<Item>,
+    #[serde(serialize_with = "ser_opt_item", skip_serializing_if = "Option::is_none")]
+    pub item: Option<Item>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consumed_capacity: Option<ConsumedCapacity>,
+}
+
+/// Items in a page, for Query and Scan responses.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PageOutput {
+    #[serde(serialize_with = "ser_items_opt", skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<Item>>,
+    pub count: usize,
+    pub scanned_count: usize,
+    #[serde(serialize_with = "ser_opt_item", skip_serializing_if = "Option::is_none")]
+    pub last_evaluated_key: Option<Item>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consumed_capacity: Option<ConsumedCapacity>,
+}
+
+fn ser_items_opt<S: serde::Serializer>(items: &Option<Vec<Item>>, s: S) -> Result<S::Ok, S::Error> {
+    match items {
+        Some(v) => ser_items(v, s),
+        None => s.serialize_none(),
+    }
+}

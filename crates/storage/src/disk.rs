@@ -1,0 +1,193 @@
+//! The durable backend, on the fjall LSM engine.
+//!
+//! Each tree is a fjall keyspace; a batch is one fjall write batch, atomic across keyspaces in
+//! the journal. Writers never fsync: the committer thread fsyncs the journal once for every batch
+//! committed since the last sync (group commit), then advances the durable watermark. fjall's own
+//! background journal flushing is off (`manual_journal_persist`), so nothing is acknowledged as
+//! durable that was not fsynced.
+
+use std::collections::HashMap;
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use parking_lot::{Mutex, RwLock};
+
+use crate::{Durability, RangeIter, Result, Storage, StorageError, Tree, TreeHandle, WriteBatch};
+
+fn io(e: fjall::Error) -> StorageError {
+    StorageError::Io(e.to_string())
+}
+
+/// Options for the disk backend.
+#[derive(Clone, Debug)]
+pub struct DiskOptions {
+    /// Block cache size in bytes.
+    pub cache_bytes: u64,
+}
+
+impl Default for DiskOptions {
+    fn default() -> Self {
+        DiskOptions { cache_bytes: 64 * 1024 * 1024 }
+    }
+}
+
+pub struct DiskStorage {
+    inner: Arc<Inner>,
+    committer: Mutex<Option<JoinHandle<()>>>,
+}
+
+struct Inner {
+    db: Database,
+    trees: RwLock<HashMap<String, Arc<DiskTree>>>,
+    durability: Durability,
+    stop: AtomicBool,
+}
+
+pub struct DiskTree {
+    name: String,
+    keyspace: Keyspace,
+}
+
+impl DiskStorage {
+    /// Opens (recovering) or creates the store in `dir`.
+    pub fn open(dir: &Path, options: DiskOptions) -> Result<DiskStorage> {
+        std::fs::create_dir_all(dir)?;
+        let db = Database::builder(dir)
+            .manual_journal_persist(true)
+            .cache_size(options.cache_bytes)
+            .open()
+            .map_err(io)?;
+        let mut trees = HashMap::new();
+        for name in db.list_keyspace_names() {
+            let name = name.to_string();
+            let keyspace = db.keyspace(&name, keyspace_options).map_err(io)?;
+            trees.insert(name.clone(), Arc::new(DiskTree { name, keyspace }));
+        }
+        let inner = Arc::new(Inner {
+            db,
+            trees: RwLock::new(trees),
+            durability: Durability::new(),
+            stop: AtomicBool::new(false),
+        });
+        let worker = inner.clone();
+        let committer = std::thread::Builder::new()
+            .name("flywheel-commit".into())
+            .spawn(move || {
+                worker.durability.run_committer(&worker.stop, || worker.db.persist(PersistMode::SyncAll).map_err(io))
+            })?;
+        Ok(DiskStorage { inner, committer: Mutex::new(Some(committer)) })
+    }
+}
+
+fn keyspace_options() -> KeyspaceCreateOptions {
+    KeyspaceCreateOptions::default().manual_journal_persist(true)
+}
+
+impl Storage for DiskStorage {
+    fn open_tree(&self, name: &str) -> Result<TreeHandle> {
+        if let Some(t) = self.inner.trees.read().get(name) {
+            return Ok(t.clone());
+        }
+        let mut trees = self.inner.trees.write();
+        if let Some(t) = trees.get(name) {
+            return Ok(t.clone());
+        }
+        let keyspace = self.inner.db.keyspace(name, keyspace_options).map_err(io)?;
+        let tree = Arc::new(DiskTree { name: name.to_string(), keyspace });
+        trees.insert(name.to_string(), tree.clone());
+        Ok(tree)
+    }
+
+    fn drop_tree(&self, name: &str) -> Result<()> {
+        let removed = self.inner.trees.write().remove(name);
+        if let Some(tree) = removed {
+            self.inner.db.delete_keyspace(tree.keyspace.clone()).map_err(io)?;
+        }
+        Ok(())
+    }
+
+    fn tree_names(&self) -> Result<Vec<String>> {
+        Ok(self.inner.trees.read().keys().cloned().collect())
+    }
+
+    fn commit(&self, batch: WriteBatch) -> Result<u64> {
+        if self.inner.stop.load(Ordering::Acquire) {
+            return Err(StorageError::Closed);
+        }
+        if self.inner.durability.has_failed() {
+            return Err(StorageError::Io("journal sync failed earlier; refusing writes".into()));
+        }
+        let mut fb = self.inner.db.batch();
+        for op in batch.ops {
+            let tree = op
+                .tree
+                .as_any()
+                .downcast_ref::<DiskTree>()
+                .ok_or_else(|| StorageError::UnknownTree(op.tree.name().to_string()))?;
+            match op.value {
+                Some(v) => fb.insert(&tree.keyspace, op.key, v),
+                None => fb.remove(&tree.keyspace, op.key),
+            }
+        }
+        fb.commit().map_err(io)?;
+        Ok(self.inner.durability.issue())
+    }
+
+    fn durability(&self) -> &Durability {
+        &self.inner.durability
+    }
+
+    fn disk_bytes(&self) -> u64 {
+        self.inner.db.disk_space().unwrap_or(0)
+    }
+
+    fn close(&self) -> Result<()> {
+        self.inner.stop.store(true, Ordering::Release);
+        self.inner.durability.wake();
+        if let Some(handle) = self.committer.lock().take() {
+            let _ = handle.join();
+        }
+        self.inner.db.persist(PersistMode::SyncAll).map_err(io)?;
+        let issued = self.inner.durability.issued();
+        self.inner.durability.mark_durable(issued);
+        Ok(())
+    }
+}
+
+impl Drop for DiskStorage {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+impl Tree for DiskTree {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.keyspace.get(key).map_err(io)?.map(|v| v.to_vec()))
+    }
+
+    fn range(&self, start: Bound<&[u8]>, end: Bound<&[u8]>, reverse: bool) -> RangeIter<'_> {
+        let iter = self.keyspace.range::<&[u8], _>((start, end));
+        let map = |g: fjall::Guard| g.into_inner().map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(io);
+        if reverse {
+            Box::new(iter.rev().map(map))
+        } else {
+            Box::new(iter.map(map))
+        }
+    }
+
+    fn disk_bytes(&self) -> u64 {
+        self.keyspace.disk_space()
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}

@@ -1,0 +1,255 @@
+//! Flywheel's storage boundary: ordered byte-keyed trees, atomic multi-tree write batches, and
+//! group-committed durability.
+//!
+//! What it is: a small trait ([`Storage`]) with two backends — [`memory::MemoryStorage`] for
+//! `--in-memory` and tests, and [`disk::DiskStorage`] on the fjall LSM engine — plus one
+//! conformance suite both must pass.
+//!
+//! What it is not: it knows nothing of tables, items or DynamoDB. Keys and values are bytes; the
+//! engine owns their meaning.
+//!
+//! Durability model: [`Storage::commit`] applies a batch atomically and makes it visible at once,
+//! returning a [`Ticket`]. The batch is durable once [`Durability::wait`] for that ticket returns:
+//! a single committer thread fsyncs the journal for every batch committed so far (group commit),
+//! so concurrent writers share one fsync. A ticket is durable only once every earlier ticket is.
+//! The shape fits a replicated backend later: "durable" would become "acknowledged by a quorum".
+
+pub mod disk;
+pub mod memory;
+
+use std::ops::Bound;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex};
+
+/// A storage failure. Internal detail for logs; clients see an InternalServerError.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("storage I/O error: {0}")]
+    Io(String),
+    #[error("storage is shut down")]
+    Closed,
+    #[error("unknown tree {0}")]
+    UnknownTree(String),
+}
+
+impl From<std::io::Error> for StorageError {
+    fn from(e: std::io::Error) -> Self {
+        StorageError::Io(e.to_string())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StorageError>;
+
+/// A key-value pair read from a tree.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// An iterator over a key range, in key order or its reverse.
+pub type RangeIter<'a> = Box<dyn Iterator<Item = Result<Entry>> + Send + 'a>;
+
+/// One ordered keyspace (a table's items, one index, one stream, the catalog).
+pub trait Tree: Send + Sync {
+    /// The tree's name.
+    fn name(&self) -> &str;
+    /// The value stored under `key`.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Entries with keys in the range, ascending, or descending if `reverse`.
+    fn range(&self, start: Bound<&[u8]>, end: Bound<&[u8]>, reverse: bool) -> RangeIter<'_>;
+    /// Bytes the tree occupies on disk (0 in memory), approximately.
+    fn disk_bytes(&self) -> u64;
+    /// Downcasting for the backend that created the handle.
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+/// A handle to a tree, cheap to clone.
+pub type TreeHandle = Arc<dyn Tree>;
+
+/// One write in a batch: a put (`Some(value)`) or a delete (`None`).
+pub struct WriteOp {
+    pub tree: TreeHandle,
+    pub key: Vec<u8>,
+    pub value: Option<Vec<u8>>,
+}
+
+/// Writes applied atomically, all or none, across any number of trees.
+#[derive(Default)]
+pub struct WriteBatch {
+    pub ops: Vec<WriteOp>,
+}
+
+impl WriteBatch {
+    pub fn new() -> WriteBatch {
+        WriteBatch { ops: Vec::new() }
+    }
+
+    pub fn put(&mut self, tree: &TreeHandle, key: Vec<u8>, value: Vec<u8>) {
+        self.ops.push(WriteOp { tree: tree.clone(), key, value: Some(value) });
+    }
+
+    pub fn delete(&mut self, tree: &TreeHandle, key: Vec<u8>) {
+        self.ops.push(WriteOp { tree: tree.clone(), key, value: None });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+}
+
+/// Position of a committed batch in the commit order; durable once [`Durability::wait`] says so.
+pub type Ticket = u64;
+
+/// The storage engine.
+pub trait Storage: Send + Sync {
+    /// Opens the tree of that name, creating it empty if absent.
+    fn open_tree(&self, name: &str) -> Result<TreeHandle>;
+    /// Removes a tree and all its data.
+    fn drop_tree(&self, name: &str) -> Result<()>;
+    /// Names of all trees.
+    fn tree_names(&self) -> Result<Vec<String>>;
+    /// Applies the batch atomically; visible on return, durable once its ticket is.
+    fn commit(&self, batch: WriteBatch) -> Result<Ticket>;
+    /// The group-commit state shared by writers and readers.
+    fn durability(&self) -> &Durability;
+    /// Total bytes on disk.
+    fn disk_bytes(&self) -> u64;
+    /// Makes everything committed durable and stops background work.
+    fn close(&self) -> Result<()>;
+}
+
+/// Group commit bookkeeping: tickets issued by commits, the durable watermark, and a way to
+/// wait for it.
+pub struct Durability {
+    issued: AtomicU64,
+    durable: AtomicU64,
+    failed: AtomicBool,
+    state: Mutex<()>,
+    changed: Condvar,
+    watch: tokio::sync::watch::Sender<u64>,
+}
+
+impl Durability {
+    fn new() -> Durability {
+        Durability {
+            issued: AtomicU64::new(0),
+            durable: AtomicU64::new(0),
+            failed: AtomicBool::new(false),
+            state: Mutex::new(()),
+            changed: Condvar::new(),
+            watch: tokio::sync::watch::Sender::new(0),
+        }
+    }
+
+    /// Issues the next ticket. Call only after the batch's data is in the journal, so that a
+    /// sync started after this call covers it.
+    fn issue(&self) -> Ticket {
+        let t = self.issued.fetch_add(1, Ordering::AcqRel) + 1;
+        let _guard = self.state.lock();
+        self.changed.notify_all();
+        t
+    }
+
+    /// A ticket that is durable once everything visible now is durable (a read barrier).
+    pub fn barrier(&self) -> Ticket {
+        self.issue()
+    }
+
+    /// The highest ticket known durable.
+    pub fn durable(&self) -> Ticket {
+        self.durable.load(Ordering::Acquire)
+    }
+
+    /// The highest ticket issued.
+    pub fn issued(&self) -> Ticket {
+        self.issued.load(Ordering::Acquire)
+    }
+
+    /// True once a sync has failed: no later write can be acknowledged as durable.
+    pub fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+
+    /// Waits until `ticket` is durable.
+    pub async fn wait(&self, ticket: Ticket) -> Result<()> {
+        if self.durable() >= ticket {
+            return Ok(());
+        }
+        let mut rx = self.watch.subscribe();
+        loop {
+            if self.has_failed() {
+                return Err(StorageError::Io("journal sync failed".into()));
+            }
+            if *rx.borrow_and_update() >= ticket {
+                return Ok(());
+            }
+            if rx.changed().await.is_err() {
+                return Err(StorageError::Closed);
+            }
+        }
+    }
+
+    /// Blocking form of [`Durability::wait`], for threads outside the async runtime.
+    pub fn wait_blocking(&self, ticket: Ticket) -> Result<()> {
+        let mut guard = self.state.lock();
+        loop {
+            if self.has_failed() {
+                return Err(StorageError::Io("journal sync failed".into()));
+            }
+            if self.durable() >= ticket {
+                return Ok(());
+            }
+            self.changed.wait(&mut guard);
+        }
+    }
+
+    fn mark_durable(&self, ticket: Ticket) {
+        self.durable.fetch_max(ticket, Ordering::AcqRel);
+        let _guard = self.state.lock();
+        self.changed.notify_all();
+        self.watch.send_replace(self.durable());
+    }
+
+    fn mark_failed(&self) {
+        self.failed.store(true, Ordering::Release);
+        let _guard = self.state.lock();
+        self.changed.notify_all();
+        self.watch.send_replace(self.durable());
+    }
+
+    /// Committer loop: waits for undurable tickets, syncs once for all of them, repeats until
+    /// `stop` is set and nothing is pending.
+    fn run_committer(&self, stop: &AtomicBool, sync: impl Fn() -> Result<()>) {
+        loop {
+            {
+                let mut guard = self.state.lock();
+                while self.issued() <= self.durable() && !stop.load(Ordering::Acquire) {
+                    self.changed.wait(&mut guard);
+                }
+            }
+            let target = self.issued();
+            if target <= self.durable() {
+                return; // stopping, nothing pending
+            }
+            match sync() {
+                Ok(()) => self.mark_durable(target),
+                Err(e) => {
+                    tracing::error!(error = %e, "journal sync failed; refusing further durable acknowledgements");
+                    self.mark_failed();
+                    return;
+                }
+            }
+        }
+    }
+
+    fn wake(&self) {
+        let _guard = self.state.lock();
+        self.changed.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod conformance;
