@@ -15,6 +15,7 @@ pub enum ErrorKind {
     AccessDenied,
     ResourceNotFound,
     ResourceInUse,
+    TableNotFound,
     ConditionalCheckFailed,
     TransactionCanceled,
     TransactionConflict,
@@ -45,6 +46,7 @@ impl ErrorKind {
             ErrorKind::Throttling => "com.amazon.coral.availability#ThrottlingException",
             ErrorKind::ResourceNotFound => "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException",
             ErrorKind::ResourceInUse => "com.amazonaws.dynamodb.v20120810#ResourceInUseException",
+            ErrorKind::TableNotFound => "com.amazonaws.dynamodb.v20120810#TableNotFoundException",
             ErrorKind::ConditionalCheckFailed => "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException",
             ErrorKind::TransactionCanceled => "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
             ErrorKind::TransactionConflict => "com.amazonaws.dynamodb.v20120810#TransactionConflictException",
@@ -80,14 +82,9 @@ impl ErrorKind {
         }
     }
 
-    /// Coral (framework-level) errors spell the message member `Message`; DynamoDB's own and
-    /// validation errors spell it `message`.
+    /// DynamoDB spells the message member `message` for every error kind.
     pub fn message_member(self) -> &'static str {
-        if self.type_name().starts_with("com.amazon.coral.service#") {
-            "Message"
-        } else {
-            "message"
-        }
+        "message"
     }
 }
 
@@ -173,7 +170,7 @@ mod tests {
             r#"{"__type":"com.amazon.coral.validate#ValidationException","message":"bad \"x\""}"#
         );
         let e = ApiError::new(ErrorKind::UnknownOperation, "");
-        assert!(String::from_utf8(e.to_json()).unwrap().contains(r#""Message":"""#));
+        assert!(String::from_utf8(e.to_json()).unwrap().contains(r#""message":"""#));
         assert_eq!(ErrorKind::ConditionalCheckFailed.short_name(), "ConditionalCheckFailedException");
         assert_eq!(ErrorKind::InternalServerError.status(), 500);
     }

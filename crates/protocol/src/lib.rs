@@ -113,6 +113,16 @@ pub fn parse_target(target: &str) -> Result<Operation, ApiError> {
 
 /// Decodes a request body into its typed request.
 pub fn decode<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
+    decode_inner(body, false)
+}
+
+/// Like [`decode`], for operations where DynamoDB wraps attribute-value errors in its
+/// "1 validation error detected: " envelope (PutItem).
+pub fn decode_enveloped<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
+    decode_inner(body, true)
+}
+
+fn decode_inner<'a, T: serde::Deserialize<'a>>(body: &'a [u8], envelope: bool) -> Result<T, ApiError> {
     // An empty body is an empty request object, as DynamoDB treats it.
     let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { body };
     serde_json::from_slice(body).map_err(|e| {
@@ -121,7 +131,11 @@ pub fn decode<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiErr
             let rest = &msg[start + wire::VALIDATION_MARKER.len()..];
             // serde_json appends " at line L column C"; DynamoDB's message has no position.
             let end = rest.rfind(" at line ").unwrap_or(rest.len());
-            ApiError::validation(&rest[..end])
+            if envelope {
+                ApiError::validation(format!("1 validation error detected: {}", &rest[..end]))
+            } else {
+                ApiError::validation(&rest[..end])
+            }
         } else {
             ApiError::serialization(serialization_message(&e))
         }

@@ -18,35 +18,45 @@ pub type Values = HashMap<String, AttributeValue>;
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct KeySchemaElement {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub attribute_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub key_type: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct AttributeDefinition {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub attribute_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub attribute_type: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ProvisionedThroughput {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub read_capacity_units: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub write_capacity_units: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct Tag {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct StreamSpecification {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_view_type: Option<String>,
 }
 
@@ -54,26 +64,35 @@ pub struct StreamSpecification {
 #[serde(default)]
 pub struct SseSpecification {
     #[serde(rename = "Enabled")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     #[serde(rename = "SSEType")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sse_type: Option<String>,
     #[serde(rename = "KMSMasterKeyId")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub kms_master_key_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct Projection {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub projection_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub non_key_attributes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct SecondaryIndex {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub index_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub key_schema: Option<Vec<KeySchemaElement>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub projection: Option<Projection>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub provisioned_throughput: Option<ProvisionedThroughput>,
 }
 

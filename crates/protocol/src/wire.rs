@@ -298,9 +298,7 @@ impl Serialize for WireValue<'_> {
             AttributeValue::M(map) => m.serialize_entry("M", &WireItem(map))?,
             AttributeValue::L(l) => m.serialize_entry("L", &WireList(l))?,
             AttributeValue::Ss(v) => m.serialize_entry("SS", v)?,
-            AttributeValue::Ns(v) => {
-                m.serialize_entry("NS", &v.iter().map(Number::to_string).collect::<Vec<_>>())?
-            }
+            AttributeValue::Ns(v) => m.serialize_entry("NS", &v.iter().map(Number::to_string).collect::<Vec<_>>())?,
             AttributeValue::Bs(v) => m.serialize_entry("BS", &v.iter().map(|b| B64.encode(b)).collect::<Vec<_>>())?,
         }
         m.end()

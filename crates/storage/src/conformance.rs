@@ -120,7 +120,8 @@ fn matches_a_model_under_random_operations() {
             }
             s.commit(b).unwrap();
         }
-        let got: Vec<(Vec<u8>, Vec<u8>)> = t.range(Bound::Unbounded, Bound::Unbounded, false).map(|e| e.unwrap()).collect();
+        let got: Vec<(Vec<u8>, Vec<u8>)> =
+            t.range(Bound::Unbounded, Bound::Unbounded, false).map(|e| e.unwrap()).collect();
         let want: Vec<(Vec<u8>, Vec<u8>)> = model.into_iter().collect();
         assert_eq!(got, want);
     });

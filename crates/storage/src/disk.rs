@@ -56,11 +56,8 @@ impl DiskStorage {
     /// Opens (recovering) or creates the store in `dir`.
     pub fn open(dir: &Path, options: DiskOptions) -> Result<DiskStorage> {
         std::fs::create_dir_all(dir)?;
-        let db = Database::builder(dir)
-            .manual_journal_persist(true)
-            .cache_size(options.cache_bytes)
-            .open()
-            .map_err(io)?;
+        let db =
+            Database::builder(dir).manual_journal_persist(true).cache_size(options.cache_bytes).open().map_err(io)?;
         let mut trees = HashMap::new();
         for name in db.list_keyspace_names() {
             let name = name.to_string();
@@ -74,11 +71,9 @@ impl DiskStorage {
             stop: AtomicBool::new(false),
         });
         let worker = inner.clone();
-        let committer = std::thread::Builder::new()
-            .name("flywheel-commit".into())
-            .spawn(move || {
-                worker.durability.run_committer(&worker.stop, || worker.db.persist(PersistMode::SyncAll).map_err(io))
-            })?;
+        let committer = std::thread::Builder::new().name("flywheel-commit".into()).spawn(move || {
+            worker.durability.run_committer(&worker.stop, || worker.db.persist(PersistMode::SyncAll).map_err(io))
+        })?;
         Ok(DiskStorage { inner, committer: Mutex::new(Some(committer)) })
     }
 }

@@ -30,7 +30,11 @@ pub struct MemoryTree {
 
 impl MemoryStorage {
     pub fn new() -> MemoryStorage {
-        MemoryStorage { trees: RwLock::new(HashMap::new()), commit_lock: Arc::new(RwLock::new(())), durability: Durability::new() }
+        MemoryStorage {
+            trees: RwLock::new(HashMap::new()),
+            commit_lock: Arc::new(RwLock::new(())),
+            durability: Durability::new(),
+        }
     }
 }
 
@@ -46,15 +50,13 @@ impl Storage for MemoryStorage {
             return Ok(t.clone());
         }
         let mut trees = self.trees.write();
-        let tree = trees
-            .entry(name.to_string())
-            .or_insert_with(|| {
-                Arc::new(MemoryTree {
-                    name: name.to_string(),
-                    map: RwLock::new(Map::new()),
-                    commit_lock: self.commit_lock.clone(),
-                })
-            });
+        let tree = trees.entry(name.to_string()).or_insert_with(|| {
+            Arc::new(MemoryTree {
+                name: name.to_string(),
+                map: RwLock::new(Map::new()),
+                commit_lock: self.commit_lock.clone(),
+            })
+        });
         Ok(tree.clone())
     }
 
@@ -152,7 +154,8 @@ impl ChunkedRange<'_> {
     fn refill(&mut self) {
         let _atomic = self.tree.commit_lock.read();
         let map = self.tree.map.read();
-        let range = map.range::<[u8], _>((self.start.as_ref().map(Vec::as_slice), self.end.as_ref().map(Vec::as_slice)));
+        let range =
+            map.range::<[u8], _>((self.start.as_ref().map(Vec::as_slice), self.end.as_ref().map(Vec::as_slice)));
         let chunk: Vec<Entry> = if self.reverse {
             range.rev().take(SCAN_CHUNK).map(|(k, v)| (k.clone(), v.clone())).collect()
         } else {

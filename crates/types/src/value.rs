@@ -180,30 +180,45 @@ fn validate_at_depth(value: &AttributeValue, depth: usize) -> Result<(), ValueEr
         Err(ValueError(format!("One or more parameter values were invalid: {msg}")))
     }
     match value {
-        AttributeValue::M(_) | AttributeValue::L(_) if depth >= NESTING_DEPTH_MAX => {
-            Err(ValueError("Nesting Levels have exceeded supported limits".to_string()))
-        }
+        // The item itself is the first of the 32 levels.
+        AttributeValue::M(_) | AttributeValue::L(_) if depth + 1 >= NESTING_DEPTH_MAX => Err(ValueError(
+            "Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond supported limit"
+                .to_string(),
+        )),
         AttributeValue::M(m) => m.values().try_for_each(|v| validate_at_depth(v, depth + 1)),
         AttributeValue::L(l) => l.iter().try_for_each(|v| validate_at_depth(v, depth + 1)),
         AttributeValue::Ss(v) if v.is_empty() => invalid("An string set  may not be empty".into()),
         AttributeValue::Ns(v) if v.is_empty() => invalid("An number set  may not be empty".into()),
         AttributeValue::Bs(v) if v.is_empty() => invalid("Binary sets should not be empty".into()),
+        // DynamoDB words each set type's duplicate error differently.
         AttributeValue::Ss(v) if has_duplicates(v) => {
-            invalid(format!("Input collection [{}] contains duplicates.", v.join(", ")))
-        }
-        AttributeValue::Ns(v) if has_duplicates(v) => {
-            let shown: Vec<String> = v.iter().map(Number::to_string).collect();
+            let shown: Vec<String> = v.iter().map(|s| format!("\"{s}\"")).collect();
             invalid(format!("Input collection [{}] contains duplicates.", shown.join(", ")))
         }
-        AttributeValue::Bs(v) if has_duplicates(v) => invalid(format!(
-            "Input collection [{}] contains duplicates.",
-            v.iter()
-                .map(|b| format!("java.nio.HeapByteBuffer[pos=0 lim={} cap={}]", b.len(), b.len()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
+        AttributeValue::Ns(v) if has_duplicates(v) => invalid("Input collection contains duplicates.".to_string()),
+        AttributeValue::Bs(v) if has_duplicates(v) => {
+            let shown: Vec<String> = v.iter().map(|b| format!("\"{}\"", base64(b))).collect();
+            invalid(format!("Input collection [{}]of type BS contains duplicates.", shown.join(",")))
+        }
         _ => Ok(()),
     }
+}
+
+/// Standard base64 with padding, for messages that quote binary values.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, &b)| acc | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 fn has_duplicates<T: Ord>(v: &[T]) -> bool {
@@ -263,25 +278,31 @@ mod tests {
             (AttributeValue::Bs(vec![]), "One or more parameter values were invalid: Binary sets should not be empty"),
             (
                 AttributeValue::Ss(vec!["a".into(), "b".into(), "a".into()]),
-                "One or more parameter values were invalid: Input collection [a, b, a] contains duplicates.",
+                "One or more parameter values were invalid: Input collection [\"a\", \"b\", \"a\"] contains duplicates.",
             ),
             (
                 AttributeValue::Ns(vec![n("1"), n("1.0")]),
-                "One or more parameter values were invalid: Input collection [1, 1] contains duplicates.",
+                "One or more parameter values were invalid: Input collection contains duplicates.",
             ),
         ];
         for (v, want) in cases {
             assert_eq!(validate_value(&v), Err(ValueError(want.to_string())), "{v:?}");
         }
+        assert_eq!(base64(b"\x01"), "AQ==");
+        assert_eq!(base64(b"abc"), "YWJj");
+        assert_eq!(base64(b"ab"), "YWI=");
         let mut deep = AttributeValue::Null;
-        for _ in 0..32 {
+        for _ in 0..31 {
             deep = AttributeValue::L(vec![deep]);
         }
         assert!(validate_value(&deep).is_ok());
         let deeper = AttributeValue::L(vec![deep]);
         assert_eq!(
             validate_value(&deeper),
-            Err(ValueError("Nesting Levels have exceeded supported limits".to_string()))
+            Err(ValueError(
+                "Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond supported limit"
+                    .to_string()
+            ))
         );
     }
 }

@@ -1,0 +1,210 @@
+//! Tables and their partitions: the durable catalog and the in-memory handles.
+//!
+//! A table's items live in one storage tree, keyed `hash(pk) ‖ enc(pk) ‖ enc(sk)`. The 32-bit
+//! hash space is cut into [`PARTITIONS_PER_TABLE`] equal ranges; each range is a [`Partition`]
+//! with a single writer (an async mutex) that serialises every read-check-write on its items and
+//! writes the item and the partition's statistics in one atomic batch.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use flywheel_protocol::model::{AttributeDefinition, KeySchemaElement, StreamSpecification, Tag};
+use flywheel_storage::{Storage, Ticket, TreeHandle};
+use flywheel_types::ValueType;
+use serde::{Deserialize, Serialize};
+
+/// Hash ranges per table. On disk: the statistics keys name partitions by index, so changing
+/// this needs a migration.
+pub const PARTITIONS_PER_TABLE: usize = 16;
+
+/// `last_ticket` while a write is being committed and has no ticket yet.
+const TICKET_PENDING: u64 = u64::MAX;
+
+/// The durable description of a table. On disk as JSON in the catalog tree; fields may be added
+/// with `#[serde(default)]`, never renamed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TableMeta {
+    pub region: String,
+    pub name: String,
+    pub id: String,
+    pub arn: String,
+    /// Storage tree holding the items.
+    pub items_tree: String,
+    pub key_schema: Vec<KeySchemaElement>,
+    pub attribute_definitions: Vec<AttributeDefinition>,
+    pub billing_mode: String,
+    pub read_capacity_units: i64,
+    pub write_capacity_units: i64,
+    /// Seconds since the epoch.
+    pub creation_time: f64,
+    #[serde(default)]
+    pub pay_per_request_since: Option<f64>,
+    #[serde(default)]
+    pub last_increase_time: Option<f64>,
+    #[serde(default)]
+    pub last_decrease_time: Option<f64>,
+    #[serde(default)]
+    pub stream_specification: Option<StreamSpecification>,
+    #[serde(default)]
+    pub stream_label: Option<String>,
+    #[serde(default)]
+    pub sse_enabled: bool,
+    #[serde(default)]
+    pub sse_kms_key_arn: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    #[serde(default)]
+    pub deletion_protection: bool,
+    #[serde(default)]
+    pub table_class: Option<String>,
+}
+
+/// The key schema in the form the item path needs.
+#[derive(Clone, Debug)]
+pub struct KeySchema {
+    pub pk: String,
+    pub pk_type: ValueType,
+    pub sk: Option<(String, ValueType)>,
+}
+
+impl TableMeta {
+    /// Derives the key schema; the catalog only ever stores validated schemas.
+    pub fn key(&self) -> KeySchema {
+        let type_of = |name: &str| {
+            self.attribute_definitions
+                .iter()
+                .find(|d| d.attribute_name.as_deref() == Some(name))
+                .and_then(|d| d.attribute_type.as_deref())
+                .and_then(ValueType::from_wire)
+                .unwrap_or(ValueType::S)
+        };
+        let mut pk = String::new();
+        let mut sk = None;
+        for k in &self.key_schema {
+            let name = k.attribute_name.clone().unwrap_or_default();
+            if k.key_type.as_deref() == Some("HASH") {
+                pk = name;
+            } else {
+                let t = type_of(&name);
+                sk = Some((name, t));
+            }
+        }
+        let pk_type = type_of(&pk);
+        KeySchema { pk, pk_type, sk }
+    }
+}
+
+/// One hash range of a table, with its single writer.
+pub struct Partition {
+    /// Held across read → check → commit of every write in this partition.
+    pub writer: tokio::sync::Mutex<()>,
+    /// Ticket of the last write committed here, or [`TICKET_PENDING`] during a commit.
+    last_ticket: AtomicU64,
+    pub item_count: AtomicI64,
+    pub size_bytes: AtomicI64,
+}
+
+impl Partition {
+    fn new(item_count: i64, size_bytes: i64) -> Partition {
+        Partition {
+            writer: tokio::sync::Mutex::new(()),
+            last_ticket: AtomicU64::new(0),
+            item_count: AtomicI64::new(item_count),
+            size_bytes: AtomicI64::new(size_bytes),
+        }
+    }
+
+    /// Marks a commit as under way; call with the writer held, right before committing.
+    pub fn begin_commit(&self) {
+        self.last_ticket.store(TICKET_PENDING, Ordering::Release);
+    }
+
+    /// Records the ticket of the commit just made.
+    pub fn end_commit(&self, ticket: Ticket) {
+        self.last_ticket.store(ticket, Ordering::Release);
+    }
+
+    /// After a read of this partition: waits until whatever the read could have seen is
+    /// durable, so no reader ever observes a write that a crash could still take back.
+    pub async fn settle_read(&self, storage: &dyn Storage) -> Result<(), flywheel_storage::StorageError> {
+        let durability = storage.durability();
+        let last = self.last_ticket.load(Ordering::Acquire);
+        if last == TICKET_PENDING {
+            durability.wait(durability.barrier()).await
+        } else if last > durability.durable() {
+            durability.wait(last).await
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A live table: its metadata, its items tree and its partitions.
+pub struct Table {
+    pub meta: parking_lot::RwLock<TableMeta>,
+    pub key: KeySchema,
+    pub items: TreeHandle,
+    pub partitions: Vec<Partition>,
+}
+
+impl Table {
+    pub fn new(meta: TableMeta, items: TreeHandle, stats: &[(i64, i64)]) -> Table {
+        let key = meta.key();
+        let partitions = (0..PARTITIONS_PER_TABLE)
+            .map(|i| {
+                let (count, size) = stats.get(i).copied().unwrap_or((0, 0));
+                Partition::new(count, size)
+            })
+            .collect();
+        Table { meta: parking_lot::RwLock::new(meta), key, items, partitions }
+    }
+
+    /// The partition owning a storage key (by its hash prefix).
+    pub fn partition_index(storage_key: &[u8]) -> usize {
+        let hash = u32::from_be_bytes([storage_key[0], storage_key[1], storage_key[2], storage_key[3]]);
+        (hash as u64 * PARTITIONS_PER_TABLE as u64 >> 32) as usize
+    }
+
+    pub fn item_count(&self) -> u64 {
+        self.partitions.iter().map(|p| p.item_count.load(Ordering::Relaxed)).sum::<i64>().max(0) as u64
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        self.partitions.iter().map(|p| p.size_bytes.load(Ordering::Relaxed)).sum::<i64>().max(0) as u64
+    }
+}
+
+/// Catalog keys. On disk: `table\0REGION\0NAME` → TableMeta JSON; `stats\0TABLEID\0NN` →
+/// 16 bytes (item count, size bytes; big-endian i64).
+pub fn table_key(region: &str, name: &str) -> Vec<u8> {
+    format!("table\0{region}\0{name}").into_bytes()
+}
+
+pub fn stats_key(table_id: &str, partition: usize) -> Vec<u8> {
+    format!("stats\0{table_id}\0{partition:02}").into_bytes()
+}
+
+pub fn stats_prefix(table_id: &str) -> Vec<u8> {
+    format!("stats\0{table_id}\0").into_bytes()
+}
+
+pub fn encode_stats(count: i64, size: i64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(16);
+    v.extend_from_slice(&count.to_be_bytes());
+    v.extend_from_slice(&size.to_be_bytes());
+    v
+}
+
+pub fn decode_stats(v: &[u8]) -> (i64, i64) {
+    if v.len() != 16 {
+        return (0, 0);
+    }
+    let mut a = [0u8; 8];
+    let mut b = [0u8; 8];
+    a.copy_from_slice(&v[..8]);
+    b.copy_from_slice(&v[8..]);
+    (i64::from_be_bytes(a), i64::from_be_bytes(b))
+}
+
+/// Handle type used throughout the engine.
+pub type TableRef = Arc<Table>;

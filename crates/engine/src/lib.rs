@@ -1,0 +1,149 @@
+//! The database: tables, partitions and one module per DynamoDB operation.
+//!
+//! What it owns: the catalog of tables (per region), validation that needs a table's schema,
+//! the write path (one writer per partition; condition check and write under it; one atomic
+//! storage batch per write; acknowledgement only once durable), and the read path (reads never
+//! observe a write that is not yet durable).
+//!
+//! What it does not know: HTTP, signatures, JSON framing (the protocol crate decodes and encodes
+//! the typed model), or how bytes reach disk (the storage trait).
+
+pub mod capacity;
+pub mod catalog;
+pub mod conditions;
+pub mod items;
+pub mod projection;
+pub mod tables;
+pub mod update_item;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use flywheel_protocol::{decode, decode_enveloped, encode, ApiError, ErrorKind, Operation};
+use flywheel_storage::{Storage, StorageError, TreeHandle};
+use parking_lot::RwLock;
+
+use crate::catalog::{decode_stats, stats_prefix, Table, TableMeta, TableRef, PARTITIONS_PER_TABLE};
+
+/// The catalog tree's name.
+const CATALOG_TREE: &str = "catalog";
+
+/// Engine settings.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// The account id in ARNs.
+    pub account_id: String,
+    /// Most tables per region.
+    pub tables_per_region_max: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            account_id: "000000000000".to_string(),
+            tables_per_region_max: flywheel_types::limits::TABLES_PER_REGION_DEFAULT,
+        }
+    }
+}
+
+/// Who is asking and where: from the request's credential scope and headers.
+#[derive(Clone, Debug)]
+pub struct RequestContext {
+    pub region: String,
+    /// The `Host` the client used, for DescribeEndpoints.
+    pub host: String,
+}
+
+/// The database engine.
+pub struct Engine {
+    storage: Arc<dyn Storage>,
+    catalog_tree: TreeHandle,
+    tables: RwLock<HashMap<(String, String), TableRef>>,
+    /// Serialises catalog changes (create, update, delete of tables).
+    ddl: tokio::sync::Mutex<()>,
+    config: EngineConfig,
+}
+
+pub(crate) fn storage_error(e: StorageError) -> ApiError {
+    tracing::error!(error = %e, "storage failure");
+    ApiError::internal()
+}
+
+impl Engine {
+    /// Opens the engine over a store, loading every table in the catalog.
+    pub fn open(storage: Arc<dyn Storage>, config: EngineConfig) -> Result<Engine, StorageError> {
+        let catalog_tree = storage.open_tree(CATALOG_TREE)?;
+        let mut tables = HashMap::new();
+        let prefix = b"table\0".to_vec();
+        let end = b"table\x01".to_vec();
+        let metas: Vec<TableMeta> = catalog_tree
+            .range(std::ops::Bound::Included(&prefix), std::ops::Bound::Excluded(&end), false)
+            .map(|entry| {
+                let (_, v) = entry?;
+                serde_json::from_slice::<TableMeta>(&v).map_err(|e| StorageError::Io(format!("corrupt catalog: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
+        for meta in metas {
+            let items = storage.open_tree(&meta.items_tree)?;
+            let mut stats = vec![(0, 0); PARTITIONS_PER_TABLE];
+            let sp = stats_prefix(&meta.id);
+            let mut sp_end = sp.clone();
+            *sp_end.last_mut().expect("prefix is not empty") += 1;
+            for entry in catalog_tree.range(std::ops::Bound::Included(&sp), std::ops::Bound::Excluded(&sp_end), false) {
+                let (k, v) = entry?;
+                let index: usize =
+                    std::str::from_utf8(&k[sp.len()..]).ok().and_then(|s| s.parse().ok()).unwrap_or(usize::MAX);
+                if let Some(slot) = stats.get_mut(index) {
+                    *slot = decode_stats(&v);
+                }
+            }
+            let key = (meta.region.clone(), meta.name.clone());
+            tables.insert(key, Arc::new(Table::new(meta, items, &stats)));
+        }
+        tracing::info!(tables = tables.len(), "catalog loaded");
+        Ok(Engine { storage, catalog_tree, tables: RwLock::new(tables), ddl: tokio::sync::Mutex::new(()), config })
+    }
+
+    /// The store underneath.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    /// Finds a table by region and name.
+    pub fn find_table(&self, region: &str, name: &str) -> Option<TableRef> {
+        self.tables.read().get(&(region.to_string(), name.to_string())).cloned()
+    }
+
+    /// Executes one operation on a JSON request body and returns the JSON response body.
+    pub async fn dispatch(&self, ctx: &RequestContext, op: Operation, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+        match op {
+            Operation::CreateTable => self.create_table(ctx, decode(body)?).await.map(|r| encode(&r)),
+            Operation::DescribeTable => self.describe_table(ctx, decode(body)?).map(|r| encode(&r)),
+            Operation::ListTables => self.list_tables(ctx, decode(body)?).map(|r| encode(&r)),
+            Operation::UpdateTable => self.update_table(ctx, decode(body)?).await.map(|r| encode(&r)),
+            Operation::DeleteTable => self.delete_table(ctx, decode(body)?).await.map(|r| encode(&r)),
+            Operation::TagResource => self.tag_resource(ctx, decode(body)?).await.map(|()| b"{}".to_vec()),
+            Operation::UntagResource => self.untag_resource(ctx, decode(body)?).await.map(|()| b"{}".to_vec()),
+            Operation::ListTagsOfResource => self.list_tags(ctx, decode(body)?).map(|r| encode(&r)),
+            Operation::DescribeLimits => Ok(encode(&tables::describe_limits())),
+            Operation::DescribeEndpoints => Ok(encode(&tables::describe_endpoints(ctx))),
+            Operation::DescribeTimeToLive => self.describe_time_to_live(ctx, decode(body)?).map(|r| encode(&r)),
+            Operation::DescribeContinuousBackups => {
+                self.describe_continuous_backups(ctx, decode(body)?).map(|r| encode(&r))
+            }
+            Operation::PutItem => self.put_item(ctx, decode_enveloped(body)?).await.map(|r| encode(&r)),
+            Operation::GetItem => self.get_item(ctx, decode(body)?).await.map(|r| encode(&r)),
+            Operation::DeleteItem => self.delete_item(ctx, decode(body)?).await.map(|r| encode(&r)),
+            Operation::UpdateItem => self.update_item(ctx, decode(body)?).await.map(|r| encode(&r)),
+            other => Err(ApiError::new(
+                ErrorKind::UnknownOperation,
+                format!("Flywheel does not implement the {} operation yet", other.name()),
+            )),
+        }
+    }
+
+    /// Makes everything durable; call before exit.
+    pub fn close(&self) -> Result<(), StorageError> {
+        self.storage.close()
+    }
+}

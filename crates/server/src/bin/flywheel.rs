@@ -1,0 +1,39 @@
+//! `flywheel`: serve the DynamoDB API.
+
+use clap::Parser;
+use flywheel_server::{bind, shutdown_signal, Config};
+
+fn main() -> std::process::ExitCode {
+    let config = Config::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("flywheel-worker").build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("flywheel: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let bound = match bind(&config).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
+        let addr = bound.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let storage = if config.in_memory { "in-memory".to_string() } else { config.data_dir.display().to_string() };
+        tracing::info!(listen = %addr, storage = %storage, auth = "permissive (any well-formed SigV4 accepted)", "flywheel ready");
+        match bound.run(shutdown_signal()).await {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %e, "shutdown failed");
+                std::process::ExitCode::FAILURE
+            }
+        }
+    })
+}

@@ -1,0 +1,26 @@
+//! Command-line and environment configuration.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Flywheel: a DynamoDB-compatible database server.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "flywheel", version, about)]
+pub struct Config {
+    /// Address to serve the DynamoDB API on.
+    #[arg(long, env = "FLYWHEEL_LISTEN", default_value = "127.0.0.1:8000")]
+    pub listen: String,
+
+    /// Directory for durable data.
+    #[arg(long, env = "FLYWHEEL_DATA_DIR", default_value = "./flywheel-data")]
+    pub data_dir: PathBuf,
+
+    /// Keep everything in memory (nothing is written to disk; data is lost on exit).
+    #[arg(long, env = "FLYWHEEL_IN_MEMORY")]
+    pub in_memory: bool,
+
+    /// Log filter (error, warn, info, debug, trace, or a tracing directive).
+    #[arg(long, env = "FLYWHEEL_LOG", default_value = "info")]
+    pub log_level: String,
+}

@@ -1,0 +1,239 @@
+//! The HTTP shell around the engine: connections, request limits, authentication headers,
+//! `X-Amz-Target` dispatch, response headers (`x-amzn-RequestId`, `x-amz-crc32`) and graceful
+//! shutdown. The binary `flywheel` is a thin CLI over [`serve`].
+//!
+//! What it does not know: what operations mean (the engine), how JSON maps to types (protocol).
+
+pub mod auth;
+pub mod config;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use flywheel_engine::{Engine, RequestContext};
+use flywheel_protocol::{ApiError, ErrorKind, CONTENT_TYPE};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE as CT};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use config::Config;
+
+/// Largest request body accepted: DynamoDB's 16 MB plus room for JSON framing.
+const REQUEST_BODY_BYTES_MAX: usize = flywheel_types::limits::REQUEST_BODY_BYTES_MAX + 64 * 1024;
+
+/// How long a client may take to send its request headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long shutdown waits for in-flight requests before closing anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Shared state of a running server.
+pub struct Server {
+    engine: Engine,
+    requests: AtomicU64,
+}
+
+fn request_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let bytes: [u8; 52] = std::array::from_fn(|_| rand::random::<u8>());
+    bytes.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+}
+
+fn response(status: u16, body: Vec<u8>) -> Response<Full<Bytes>> {
+    let crc = flywheel_protocol::crc32(&body);
+    let len = body.len();
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = r.headers_mut();
+    h.insert(CT, HeaderValue::from_static(CONTENT_TYPE));
+    h.insert(CONTENT_LENGTH, HeaderValue::from(len));
+    h.insert("x-amz-crc32", HeaderValue::from(crc));
+    if let Ok(v) = HeaderValue::from_str(&request_id()) {
+        h.insert("x-amzn-requestid", v);
+    }
+    r
+}
+
+fn error_response(e: &ApiError) -> Response<Full<Bytes>> {
+    response(e.kind.status(), e.to_json())
+}
+
+impl Server {
+    pub fn new(engine: Engine) -> Server {
+        Server { engine, requests: AtomicU64::new(0) }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if req.method() == Method::GET && req.uri().path() == "/" {
+            // DynamoDB answers a plain GET with a health line; load balancers and humans use it.
+            let mut r = Response::new(Full::new(Bytes::from_static(b"healthy: flywheel")));
+            r.headers_mut().insert(CT, HeaderValue::from_static("text/plain"));
+            return r;
+        }
+        let (parts, body) = req.into_parts();
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let target = header("x-amz-target").unwrap_or_default().to_string();
+        let host = header("host").unwrap_or("localhost").to_string();
+        let region = match auth::region(header("authorization"), parts.uri.query()) {
+            Ok(region) => region,
+            Err(e) => return error_response(&e),
+        };
+        if parts.method != Method::POST {
+            return error_response(&ApiError::new(ErrorKind::UnknownOperation, ""));
+        }
+        let op = match flywheel_protocol::parse_target(&target) {
+            Ok(op) => op,
+            Err(e) => return error_response(&e),
+        };
+        let body = match Limited::new(body, REQUEST_BODY_BYTES_MAX).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(e) => {
+                let too_big = e.downcast_ref::<http_body_util::LengthLimitError>().is_some();
+                return error_response(&if too_big {
+                    ApiError::validation("Request size exceeded the maximum allowed size of 16777216 bytes")
+                } else {
+                    ApiError::serialization("The request body could not be read")
+                });
+            }
+        };
+        let ctx = RequestContext { region, host };
+        match self.engine.dispatch(&ctx, op, &body).await {
+            Ok(out) => response(200, out),
+            Err(e) => {
+                tracing::debug!(operation = op.name(), error = %e, "request failed");
+                error_response(&e)
+            }
+        }
+    }
+}
+
+/// A server bound to its address, ready to run.
+pub struct Bound {
+    listener: TcpListener,
+    server: Arc<Server>,
+}
+
+impl Bound {
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests and makes every
+    /// acknowledged write durable.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut connections = tokio::task::JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                accepted = self.listener.accept() => {
+                    let (stream, _) = match accepted {
+                        Ok(a) => a,
+                        Err(e) => {
+                            // Out of descriptors or similar: back off instead of spinning.
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let server = self.server.clone();
+                    let mut stop = stop_rx.clone();
+                    connections.spawn(async move {
+                        let service = hyper::service::service_fn(move |req| {
+                            let server = server.clone();
+                            async move { Ok::<_, Infallible>(server.handle(req).await) }
+                        });
+                        let mut builder = hyper::server::conn::http1::Builder::new();
+                        builder.keep_alive(true).timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+                        let conn = builder.serve_connection(TokioIo::new(stream), service);
+                        tokio::pin!(conn);
+                        tokio::select! {
+                            _ = conn.as_mut() => {}
+                            _ = async { while !*stop.borrow_and_update() { if stop.changed().await.is_err() { break; } } } => {
+                                conn.as_mut().graceful_shutdown();
+                                let _ = conn.await;
+                            }
+                        }
+                    });
+                    // Reap finished connection tasks so the set does not grow without bound.
+                    while connections.try_join_next().is_some() {}
+                }
+            }
+        }
+        tracing::info!("shutting down: draining connections");
+        let _ = stop_tx.send(true);
+        let drained =
+            tokio::time::timeout(SHUTDOWN_GRACE, async { while connections.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            tracing::warn!("shutdown grace period over; closing remaining connections");
+            connections.abort_all();
+        }
+        self.server.engine.close().map_err(|e| std::io::Error::other(e.to_string()))?;
+        tracing::info!(requests = self.server.requests.load(Ordering::Relaxed), "shut down cleanly");
+        Ok(())
+    }
+}
+
+/// Opens storage and the engine per `config` and binds the listener.
+pub async fn bind(config: &Config) -> Result<Bound, Box<dyn std::error::Error + Send + Sync>> {
+    let storage: Arc<dyn flywheel_storage::Storage> = if config.in_memory {
+        Arc::new(flywheel_storage::memory::MemoryStorage::new())
+    } else {
+        Arc::new(flywheel_storage::disk::DiskStorage::open(
+            &config.data_dir,
+            flywheel_storage::disk::DiskOptions::default(),
+        )?)
+    };
+    let engine = Engine::open(storage, flywheel_engine::EngineConfig::default())?;
+    let listener = TcpListener::bind(&config.listen).await?;
+    Ok(Bound { listener, server: Arc::new(Server::new(engine)) })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_look_like_dynamodbs() {
+        let id = request_id();
+        assert_eq!(id.len(), 52);
+        assert!(id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
+    }
+}
