@@ -1,0 +1,76 @@
+//! Starts a real `flywheel` process on a free loopback port and builds an aws-sdk-dynamodb
+//! client for it.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::config::{Credentials, Region};
+use aws_sdk_dynamodb::Client;
+
+pub struct Flywheel {
+    pub child: Child,
+    pub port: u16,
+}
+
+impl Flywheel {
+    /// An in-memory server.
+    pub fn in_memory() -> Flywheel {
+        Flywheel::start(&["--in-memory"])
+    }
+
+    /// A durable server over `dir`.
+    pub fn on_disk(dir: &Path) -> Flywheel {
+        Flywheel::start(&["--data-dir", dir.to_str().expect("utf-8 path")])
+    }
+
+    fn start(args: &[&str]) -> Flywheel {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(env!("CARGO_BIN_EXE_flywheel"))
+            .args(args)
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--log-level", "warn"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start flywheel");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "flywheel did not start listening");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Flywheel { child, port }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn client(&self) -> Client {
+        client_for(&self.endpoint(), "us-east-1")
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Flywheel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn client_for(endpoint: &str, region: &str) -> Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .credentials_provider(Credentials::new("AKIDEXAMPLE", "secret", None, None, "test"))
+        .endpoint_url(endpoint)
+        .build();
+    Client::from_conf(config)
+}
