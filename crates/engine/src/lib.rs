@@ -8,11 +8,13 @@
 //! What it does not know: HTTP, signatures, JSON framing (the protocol crate decodes and encodes
 //! the typed model), or how bytes reach disk (the storage trait).
 
+pub mod batch;
 pub mod capacity;
 pub mod catalog;
 pub mod conditions;
 pub mod items;
 pub mod projection;
+pub mod query_scan;
 pub mod tables;
 pub mod update_item;
 
@@ -134,6 +136,10 @@ impl Engine {
             Operation::PutItem => self.put_item(ctx, decode_enveloped(body)?).await.map(|r| encode(&r)),
             Operation::GetItem => self.get_item(ctx, decode(body)?).await.map(|r| encode(&r)),
             Operation::DeleteItem => self.delete_item(ctx, decode(body)?).await.map(|r| encode(&r)),
+            Operation::Query => self.query(ctx, decode(body)?).await.map(|r| encode(&r)),
+            Operation::Scan => self.scan(ctx, decode(body)?).await.map(|r| encode(&r)),
+            Operation::BatchGetItem => self.batch_get_item(ctx, decode(body)?).await.map(|r| encode(&r)),
+            Operation::BatchWriteItem => self.batch_write_item(ctx, decode(body)?).await.map(|r| encode(&r)),
             Operation::UpdateItem => self.update_item(ctx, decode(body)?).await.map(|r| encode(&r)),
             other => Err(ApiError::new(
                 ErrorKind::UnknownOperation,

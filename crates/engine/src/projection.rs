@@ -19,6 +19,11 @@ impl Projection {
         Projection { paths: None }
     }
 
+    /// Exactly these document paths.
+    pub fn paths(paths: Vec<DocumentPath>) -> Projection {
+        Projection { paths: Some(paths) }
+    }
+
     /// GetItem's projection.
     pub fn for_get(
         projection_expression: &Option<String>,

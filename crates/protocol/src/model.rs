@@ -391,3 +391,101 @@ fn ser_items_opt<S: serde::Serializer>(items: &Option<Vec<Item>>, s: S) -> Resul
         None => s.serialize_none(),
     }
 }
+
+// ---------------------------------------------------------------- query and scan
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct QueryInput {
+    pub table_name: Option<String>,
+    pub index_name: Option<String>,
+    pub select: Option<String>,
+    pub attributes_to_get: Option<Vec<String>>,
+    pub limit: Option<i64>,
+    pub consistent_read: Option<bool>,
+    pub key_conditions: Option<HashMap<String, LegacyCondition>>,
+    pub query_filter: Option<HashMap<String, LegacyCondition>>,
+    pub conditional_operator: Option<String>,
+    pub scan_index_forward: Option<bool>,
+    #[serde(deserialize_with = "de_opt_item")]
+    pub exclusive_start_key: Option<Item>,
+    pub return_consumed_capacity: Option<String>,
+    pub projection_expression: Option<String>,
+    pub filter_expression: Option<String>,
+    pub key_condition_expression: Option<String>,
+    pub expression_attribute_names: Option<Names>,
+    #[serde(deserialize_with = "de_opt_values")]
+    pub expression_attribute_values: Option<Values>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ScanInput {
+    pub table_name: Option<String>,
+    pub index_name: Option<String>,
+    pub attributes_to_get: Option<Vec<String>>,
+    pub limit: Option<i64>,
+    pub select: Option<String>,
+    pub scan_filter: Option<HashMap<String, LegacyCondition>>,
+    pub conditional_operator: Option<String>,
+    #[serde(deserialize_with = "de_opt_item")]
+    pub exclusive_start_key: Option<Item>,
+    pub return_consumed_capacity: Option<String>,
+    pub total_segments: Option<i64>,
+    pub segment: Option<i64>,
+    pub projection_expression: Option<String>,
+    pub filter_expression: Option<String>,
+    pub expression_attribute_names: Option<Names>,
+    #[serde(deserialize_with = "de_opt_values")]
+    pub expression_attribute_values: Option<Values>,
+    pub consistent_read: Option<bool>,
+}
+
+// ---------------------------------------------------------------- batches
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct KeysAndAttributes {
+    #[serde(deserialize_with = "crate::wire::de_opt_item_list")]
+    pub keys: Option<Vec<Item>>,
+    pub attributes_to_get: Option<Vec<String>>,
+    pub consistent_read: Option<bool>,
+    pub projection_expression: Option<String>,
+    pub expression_attribute_names: Option<Names>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct BatchGetItemInput {
+    pub request_items: Option<BTreeMap<String, KeysAndAttributes>>,
+    pub return_consumed_capacity: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct PutRequest {
+    #[serde(deserialize_with = "de_opt_item")]
+    pub item: Option<Item>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DeleteRequest {
+    #[serde(deserialize_with = "de_opt_item")]
+    pub key: Option<Item>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct WriteRequest {
+    pub put_request: Option<PutRequest>,
+    pub delete_request: Option<DeleteRequest>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct BatchWriteItemInput {
+    pub request_items: Option<BTreeMap<String, Vec<WriteRequest>>>,
+    pub return_consumed_capacity: Option<String>,
+    pub return_item_collection_metrics: Option<String>,
+}

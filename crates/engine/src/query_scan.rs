@@ -1,0 +1,449 @@
+//! Query and Scan: one contiguous key range (Query: one partition key, sorted by sort key; Scan:
+//! a slice of the hash space), read up to Limit items or 1 MB, then filtered and projected.
+
+use std::ops::Bound;
+
+use flywheel_expr::legacy::{self, parameters};
+use flywheel_expr::{Condition, ExpressionKind, KeyCondition, Resolver, SortKeyCondition};
+use flywheel_protocol::constraints::Constraints;
+use flywheel_protocol::model::{LegacyCondition, PageOutput, QueryInput, ScanInput};
+use flywheel_protocol::ApiError;
+use flywheel_types::codec::decode_item;
+use flywheel_types::key::{encode_prefix, item_key, partition_prefix, prefix_successor};
+use flywheel_types::limits::QUERY_PAGE_BYTES_MAX;
+use flywheel_types::{item_size_bytes, Item, KeyValue};
+
+use crate::capacity::{consumed, read_units, ReturnCapacity};
+use crate::catalog::{KeySchema, Table};
+use crate::conditions::{expr_error, parse_conditional_operator};
+use crate::items::key_from_key_param;
+use crate::{storage_error, Engine, RequestContext};
+
+const SELECT_VALUES: &[&str] = &["ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES", "SPECIFIC_ATTRIBUTES", "COUNT"];
+
+/// Scan segments: DynamoDB allows up to a million.
+const TOTAL_SEGMENTS_MAX: i64 = 1_000_000;
+
+fn convert_legacy(
+    c: &mut Constraints,
+    path: &str,
+    conditions: &std::collections::HashMap<String, LegacyCondition>,
+) -> std::collections::HashMap<String, legacy::LegacyCondition> {
+    let mut names: Vec<&String> = conditions.keys().collect();
+    names.sort();
+    let mut out = std::collections::HashMap::new();
+    for name in names {
+        let cond = &conditions[name];
+        let member = format!("{path}.{name}.member.comparisonOperator");
+        c.required(&member, &cond.comparison_operator);
+        c.one_of(
+            &member,
+            &cond.comparison_operator,
+            &[
+                "EQ",
+                "NE",
+                "IN",
+                "LE",
+                "LT",
+                "GE",
+                "GT",
+                "BETWEEN",
+                "NOT_NULL",
+                "NULL",
+                "CONTAINS",
+                "NOT_CONTAINS",
+                "BEGINS_WITH",
+            ],
+        );
+        if let Some(op) = cond.comparison_operator.as_deref().and_then(legacy::ComparisonOperator::from_wire) {
+            out.insert(
+                name.clone(),
+                legacy::LegacyCondition {
+                    comparison_operator: op,
+                    attribute_value_list: cond.attribute_value_list.clone().unwrap_or_default(),
+                },
+            );
+        }
+    }
+    out
+}
+
+/// The read plan shared by Query and Scan.
+struct Plan {
+    filter: Option<Condition>,
+    projection: crate::projection::Projection,
+    count_only: bool,
+    limit: Option<usize>,
+    consistent: bool,
+    capacity: ReturnCapacity,
+}
+
+/// Checks Select against the projection, as DynamoDB does.
+fn check_select(select: &Option<String>, has_projection: bool, index: &Option<String>) -> Result<bool, ApiError> {
+    match select.as_deref() {
+        Some("SPECIFIC_ATTRIBUTES") if !has_projection => Err(ApiError::validation(
+            "1 validation error detected: Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES",
+        )),
+        Some(s @ ("ALL_ATTRIBUTES" | "COUNT")) if has_projection => Err(ApiError::validation(format!(
+            "1 validation error detected: Cannot specify the AttributesToGet or ProjectionExpression when choosing to get {s}"
+        ))),
+        Some("ALL_PROJECTED_ATTRIBUTES") if index.is_none() => {
+            Err(ApiError::validation("ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName"))
+        }
+        Some("COUNT") => Ok(true),
+        _ => Ok(false),
+    }
+}
+
+/// Pages through `range` of the table: Limit items or 1 MB, whichever first.
+struct Page {
+    items: Vec<Item>,
+    count: usize,
+    scanned: usize,
+    bytes: usize,
+    last_key: Option<Item>,
+}
+
+impl Engine {
+    fn read_page(
+        &self,
+        table: &Table,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+        reverse: bool,
+        plan: &Plan,
+    ) -> Result<Page, ApiError> {
+        let mut page = Page { items: Vec::new(), count: 0, scanned: 0, bytes: 0, last_key: None };
+        let iter = table.items.range(start.as_ref().map(Vec::as_slice), end.as_ref().map(Vec::as_slice), reverse);
+        let mut stopped_early = false;
+        let mut last: Option<Item> = None;
+        for entry in iter {
+            if plan.limit.is_some_and(|l| page.scanned >= l) || page.bytes >= QUERY_PAGE_BYTES_MAX {
+                stopped_early = true;
+                break;
+            }
+            let (_, value) = entry.map_err(storage_error)?;
+            let item = decode_item(&value).map_err(|e| {
+                tracing::error!(error = %e, "corrupt item");
+                ApiError::internal()
+            })?;
+            page.scanned += 1;
+            page.bytes += item_size_bytes(&item);
+            let keep = match &plan.filter {
+                Some(f) => flywheel_expr::evaluate(f, Some(&item)).map_err(expr_error)?,
+                None => true,
+            };
+            last = Some(key_of(&table.key, &item));
+            if keep {
+                page.count += 1;
+                if !plan.count_only {
+                    page.items.push(plan.projection.apply(item));
+                }
+            }
+        }
+        // DynamoDB reports LastEvaluatedKey whenever it stopped on Limit, and when 1 MB was
+        // reached with items left.
+        let hit_limit = plan.limit.is_some_and(|l| page.scanned >= l);
+        if stopped_early || hit_limit {
+            page.last_key = last;
+        }
+        Ok(page)
+    }
+
+    async fn settle_all(&self, table: &Table) -> Result<(), ApiError> {
+        for p in &table.partitions {
+            p.settle_read(self.storage.as_ref()).await.map_err(storage_error)?;
+        }
+        Ok(())
+    }
+
+    fn output(&self, table: &Table, page: Page, plan: &Plan) -> PageOutput {
+        let name = table.meta.read().name.clone();
+        PageOutput {
+            items: if plan.count_only { None } else { Some(page.items) },
+            count: page.count,
+            scanned_count: page.scanned,
+            last_evaluated_key: page.last_key,
+            consumed_capacity: consumed(&name, read_units(page.bytes, plan.consistent), plan.capacity),
+        }
+    }
+
+    pub async fn query(&self, ctx: &RequestContext, input: QueryInput) -> Result<PageOutput, ApiError> {
+        let mut c = Constraints::new();
+        c.table_name("tableName", &input.table_name);
+        c.one_of("select", &input.select, SELECT_VALUES);
+        c.at_least("limit", input.limit, 1);
+        let capacity = ReturnCapacity::parse(&mut c, &input.return_consumed_capacity);
+        let op = parse_conditional_operator(&mut c, &input.conditional_operator);
+        let legacy_keys = input.key_conditions.as_ref().map(|k| convert_legacy(&mut c, "keyConditions", k));
+        let legacy_filter = input.query_filter.as_ref().map(|f| convert_legacy(&mut c, "queryFilter", f));
+        c.finish()?;
+
+        let expression: Vec<&str> = parameters::QUERY_EXPRESSION
+            .iter()
+            .copied()
+            .filter(|p| match *p {
+                "ProjectionExpression" => input.projection_expression.is_some(),
+                "FilterExpression" => input.filter_expression.is_some(),
+                _ => input.key_condition_expression.is_some(),
+            })
+            .collect();
+        let legacy_params: Vec<&str> = parameters::QUERY_LEGACY
+            .iter()
+            .copied()
+            .filter(|p| match *p {
+                "AttributesToGet" => input.attributes_to_get.is_some(),
+                "QueryFilter" => input.query_filter.is_some(),
+                "ConditionalOperator" => input.conditional_operator.is_some(),
+                _ => input.key_conditions.is_some(),
+            })
+            .collect();
+        legacy::check_parameters(
+            &expression,
+            &legacy_params,
+            input.expression_attribute_names.is_some(),
+            input.expression_attribute_values.is_some(),
+        )
+        .map_err(expr_error)?;
+        let mut resolver =
+            Resolver::new(input.expression_attribute_names.as_ref(), input.expression_attribute_values.as_ref())
+                .map_err(expr_error)?;
+        let key_cond = match &input.key_condition_expression {
+            Some(text) => Some(
+                flywheel_expr::parse_condition(text, &mut resolver, ExpressionKind::KeyCondition)
+                    .map_err(expr_error)?,
+            ),
+            None => None,
+        };
+        let filter = match &input.filter_expression {
+            Some(text) => {
+                Some(flywheel_expr::parse_condition(text, &mut resolver, ExpressionKind::Filter).map_err(expr_error)?)
+            }
+            None => match &legacy_filter {
+                Some(f) => legacy::filter_condition(f.iter(), op).map_err(expr_error)?,
+                None => None,
+            },
+        };
+        let projection = match &input.projection_expression {
+            Some(text) => Some(flywheel_expr::parse_projection(text, &mut resolver).map_err(expr_error)?.paths),
+            None => match &input.attributes_to_get {
+                Some(names) => Some(legacy::attributes_to_get(names).map_err(expr_error)?.paths),
+                None => None,
+            },
+        };
+        resolver.check_unused().map_err(expr_error)?;
+        let count_only = check_select(&input.select, projection.is_some(), &input.index_name)?;
+
+        let table = self.get_item_table(ctx, &input.table_name)?;
+        if let Some(index) = &input.index_name {
+            return Err(ApiError::validation(format!("The table does not have the specified index: {index}")));
+        }
+        let schema = &table.key;
+        let sk_name = schema.sk.as_ref().map(|(n, _)| n.as_str());
+        let key =
+            match (&key_cond, &legacy_keys) {
+                (Some(cond), _) => flywheel_expr::key_condition(cond, &schema.pk, sk_name).map_err(expr_error)?,
+                (None, Some(k)) => legacy::key_conditions(k.iter(), &schema.pk, sk_name).map_err(expr_error)?,
+                (None, None) => return Err(ApiError::validation(
+                    "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
+                )),
+            };
+        key.check_types(schema.pk_type, schema.sk.as_ref().map(|(_, t)| *t)).map_err(expr_error)?;
+        let (mut start, mut end) = query_range(schema, &key)?;
+        let forward = input.scan_index_forward.unwrap_or(true);
+        if let Some(esk) = &input.exclusive_start_key {
+            let k = key_from_key_param(schema, esk).map_err(|_| {
+                ApiError::validation(
+                    "The provided starting key is invalid: The provided key element does not match the schema",
+                )
+            })?;
+            if esk.get(&schema.pk) != Some(&key.partition_key) {
+                return Err(ApiError::validation(
+                    "The provided starting key is invalid: The provided key element does not match the schema",
+                ));
+            }
+            if forward {
+                start = Bound::Excluded(k.storage_key);
+            } else {
+                end = Bound::Excluded(k.storage_key);
+            }
+        }
+        let plan = Plan {
+            filter,
+            projection: match projection {
+                Some(paths) => crate::projection::Projection::paths(paths),
+                None => crate::projection::Projection::all(),
+            },
+            count_only,
+            limit: input.limit.map(|l| l as usize),
+            consistent: input.consistent_read.unwrap_or(false),
+            capacity,
+        };
+        let page = self.read_page(&table, start, end, !forward, &plan)?;
+        let pk = KeyValue::from_attribute(&key.partition_key).ok_or_else(ApiError::internal)?;
+        let partition = &table.partitions[Table::partition_index(&partition_prefix(&pk))];
+        partition.settle_read(self.storage.as_ref()).await.map_err(storage_error)?;
+        Ok(self.output(&table, page, &plan))
+    }
+
+    pub async fn scan(&self, ctx: &RequestContext, input: ScanInput) -> Result<PageOutput, ApiError> {
+        let mut c = Constraints::new();
+        c.table_name("tableName", &input.table_name);
+        c.one_of("select", &input.select, SELECT_VALUES);
+        c.at_least("limit", input.limit, 1);
+        c.at_least("totalSegments", input.total_segments, 1);
+        c.at_most("totalSegments", input.total_segments, TOTAL_SEGMENTS_MAX);
+        c.at_least("segment", input.segment, 0);
+        c.at_most("segment", input.segment, TOTAL_SEGMENTS_MAX - 1);
+        let capacity = ReturnCapacity::parse(&mut c, &input.return_consumed_capacity);
+        let op = parse_conditional_operator(&mut c, &input.conditional_operator);
+        let legacy_filter = input.scan_filter.as_ref().map(|f| convert_legacy(&mut c, "scanFilter", f));
+        c.finish()?;
+        let (segment, total) = match (input.segment, input.total_segments) {
+            (None, None) => (0u64, 1u64),
+            (Some(s), Some(t)) if s < t => (s as u64, t as u64),
+            (Some(s), Some(t)) => {
+                return Err(ApiError::validation(format!(
+                    "The Segment parameter is zero-based and must be less than parameter TotalSegments: Segment: {s} is out of bounds for TotalSegments: {t}"
+                )))
+            }
+            (Some(_), None) => {
+                return Err(ApiError::validation("The TotalSegments parameter is required but was not present in the request when Segment parameter is present"))
+            }
+            (None, Some(_)) => {
+                return Err(ApiError::validation("The Segment parameter is required but was not present in the request when parameter TotalSegments is present"))
+            }
+        };
+        let expression: Vec<&str> = parameters::SCAN_EXPRESSION
+            .iter()
+            .copied()
+            .filter(|p| match *p {
+                "ProjectionExpression" => input.projection_expression.is_some(),
+                _ => input.filter_expression.is_some(),
+            })
+            .collect();
+        let legacy_params: Vec<&str> = parameters::SCAN_LEGACY
+            .iter()
+            .copied()
+            .filter(|p| match *p {
+                "AttributesToGet" => input.attributes_to_get.is_some(),
+                "ScanFilter" => input.scan_filter.is_some(),
+                _ => input.conditional_operator.is_some(),
+            })
+            .collect();
+        legacy::check_parameters(
+            &expression,
+            &legacy_params,
+            input.expression_attribute_names.is_some(),
+            input.expression_attribute_values.is_some(),
+        )
+        .map_err(expr_error)?;
+        let mut resolver =
+            Resolver::new(input.expression_attribute_names.as_ref(), input.expression_attribute_values.as_ref())
+                .map_err(expr_error)?;
+        let filter = match &input.filter_expression {
+            Some(text) => {
+                Some(flywheel_expr::parse_condition(text, &mut resolver, ExpressionKind::Filter).map_err(expr_error)?)
+            }
+            None => match &legacy_filter {
+                Some(f) => legacy::filter_condition(f.iter(), op).map_err(expr_error)?,
+                None => None,
+            },
+        };
+        let projection = match &input.projection_expression {
+            Some(text) => Some(flywheel_expr::parse_projection(text, &mut resolver).map_err(expr_error)?.paths),
+            None => match &input.attributes_to_get {
+                Some(names) => Some(legacy::attributes_to_get(names).map_err(expr_error)?.paths),
+                None => None,
+            },
+        };
+        resolver.check_unused().map_err(expr_error)?;
+        let count_only = check_select(&input.select, projection.is_some(), &input.index_name)?;
+        let table = self.get_item_table(ctx, &input.table_name)?;
+        if let Some(index) = &input.index_name {
+            return Err(ApiError::validation(format!("The table does not have the specified index: {index}")));
+        }
+        // Segment i of T owns hashes [i·2³²/T, (i+1)·2³²/T).
+        let bound = |i: u64| -> u64 { (i << 32) / total };
+        let mut start = Bound::Included((bound(segment) as u32).to_be_bytes().to_vec());
+        let end = if segment + 1 == total {
+            Bound::Unbounded
+        } else {
+            Bound::Excluded((bound(segment + 1) as u32).to_be_bytes().to_vec())
+        };
+        if let Some(esk) = &input.exclusive_start_key {
+            let k = key_from_key_param(&table.key, esk).map_err(|_| {
+                ApiError::validation(
+                    "The provided starting key is invalid: The provided key element does not match the schema",
+                )
+            })?;
+            start = Bound::Excluded(k.storage_key);
+        }
+        let plan = Plan {
+            filter,
+            projection: match projection {
+                Some(paths) => crate::projection::Projection::paths(paths),
+                None => crate::projection::Projection::all(),
+            },
+            count_only,
+            limit: input.limit.map(|l| l as usize),
+            consistent: input.consistent_read.unwrap_or(false),
+            capacity,
+        };
+        let page = self.read_page(&table, start, end, false, &plan)?;
+        self.settle_all(&table).await?;
+        Ok(self.output(&table, page, &plan))
+    }
+}
+
+/// The key attributes of a stored item (its LastEvaluatedKey form).
+fn key_of(schema: &KeySchema, item: &Item) -> Item {
+    let mut key = Item::new();
+    if let Some(v) = item.get(&schema.pk) {
+        key.insert(schema.pk.clone(), v.clone());
+    }
+    if let Some((name, _)) = &schema.sk {
+        if let Some(v) = item.get(name) {
+            key.insert(name.clone(), v.clone());
+        }
+    }
+    key
+}
+
+/// The storage-key range a key condition selects.
+fn query_range(schema: &KeySchema, key: &KeyCondition) -> Result<(Bound<Vec<u8>>, Bound<Vec<u8>>), ApiError> {
+    let pk = KeyValue::from_attribute(&key.partition_key).ok_or_else(ApiError::internal)?;
+    let prefix = partition_prefix(&pk);
+    let prefix_end = prefix_successor(&prefix).map_or(Bound::Unbounded, Bound::Excluded);
+    let with = |v: &flywheel_types::AttributeValue| -> Result<Vec<u8>, ApiError> {
+        let sk = KeyValue::from_attribute(v).ok_or_else(ApiError::internal)?;
+        Ok(item_key(&pk, Some(&sk)))
+    };
+    if schema.sk.is_none() {
+        return Ok((Bound::Included(prefix.clone()), Bound::Included(prefix)));
+    }
+    Ok(match &key.sort_key {
+        None => (Bound::Included(prefix), prefix_end),
+        Some(SortKeyCondition::Eq(v)) => (Bound::Included(with(v)?), Bound::Included(with(v)?)),
+        Some(SortKeyCondition::Lt(v)) => (Bound::Included(prefix), Bound::Excluded(with(v)?)),
+        Some(SortKeyCondition::Le(v)) => (Bound::Included(prefix), Bound::Included(with(v)?)),
+        Some(SortKeyCondition::Gt(v)) => (Bound::Excluded(with(v)?), prefix_end),
+        Some(SortKeyCondition::Ge(v)) => (Bound::Included(with(v)?), prefix_end),
+        Some(SortKeyCondition::Between(lo, hi)) => {
+            let (lo, hi) = (with(lo)?, with(hi)?);
+            if lo > hi {
+                // An empty range; DynamoDB rejects inverted bounds while parsing.
+                (Bound::Included(lo.clone()), Bound::Excluded(lo))
+            } else {
+                (Bound::Included(lo), Bound::Included(hi))
+            }
+        }
+        Some(SortKeyCondition::BeginsWith(p)) => {
+            let sk = KeyValue::from_attribute(p).ok_or_else(ApiError::internal)?;
+            let mut start = prefix.clone();
+            encode_prefix(&sk, &mut start);
+            let end = prefix_successor(&start).map_or(Bound::Unbounded, Bound::Excluded);
+            (Bound::Included(start), end)
+        }
+    })
+}
