@@ -16,6 +16,7 @@ pub mod items;
 pub mod projection;
 pub mod query_scan;
 pub mod tables;
+pub mod transactions;
 pub mod update_item;
 
 use std::collections::HashMap;
@@ -63,6 +64,8 @@ pub struct Engine {
     tables: RwLock<HashMap<(String, String), TableRef>>,
     /// Serialises catalog changes (create, update, delete of tables).
     ddl: tokio::sync::Mutex<()>,
+    /// TransactWriteItems outcomes by ClientRequestToken.
+    idempotency: transactions::IdempotencyCache,
     config: EngineConfig,
 }
 
@@ -103,7 +106,14 @@ impl Engine {
             tables.insert(key, Arc::new(Table::new(meta, items, &stats)));
         }
         tracing::info!(tables = tables.len(), "catalog loaded");
-        Ok(Engine { storage, catalog_tree, tables: RwLock::new(tables), ddl: tokio::sync::Mutex::new(()), config })
+        Ok(Engine {
+            storage,
+            catalog_tree,
+            tables: RwLock::new(tables),
+            ddl: tokio::sync::Mutex::new(()),
+            idempotency: transactions::IdempotencyCache::default(),
+            config,
+        })
     }
 
     /// The store underneath.
@@ -140,6 +150,8 @@ impl Engine {
             Operation::Scan => self.scan(ctx, decode(body)?).await.map(|r| encode(&r)),
             Operation::BatchGetItem => self.batch_get_item(ctx, decode(body)?).await.map(|r| encode(&r)),
             Operation::BatchWriteItem => self.batch_write_item(ctx, decode(body)?).await.map(|r| encode(&r)),
+            Operation::TransactWriteItems => self.transact_write_items(ctx, decode(body)?, body).await,
+            Operation::TransactGetItems => self.transact_get_items(ctx, decode(body)?).await.map(|r| encode(&r)),
             Operation::UpdateItem => self.update_item(ctx, decode(body)?).await.map(|r| encode(&r)),
             other => Err(ApiError::new(
                 ErrorKind::UnknownOperation,

@@ -489,3 +489,54 @@ pub struct BatchWriteItemInput {
     pub return_consumed_capacity: Option<String>,
     pub return_item_collection_metrics: Option<String>,
 }
+
+// ---------------------------------------------------------------- transactions
+
+/// One of Put, Update, Delete, ConditionCheck or Get: the members all four share.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TransactAction {
+    pub table_name: Option<String>,
+    #[serde(deserialize_with = "de_opt_item")]
+    pub key: Option<Item>,
+    #[serde(deserialize_with = "de_opt_item")]
+    pub item: Option<Item>,
+    pub update_expression: Option<String>,
+    pub condition_expression: Option<String>,
+    pub projection_expression: Option<String>,
+    pub expression_attribute_names: Option<Names>,
+    #[serde(deserialize_with = "de_opt_values")]
+    pub expression_attribute_values: Option<Values>,
+    pub return_values_on_condition_check_failure: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TransactWriteItem {
+    pub condition_check: Option<TransactAction>,
+    pub put: Option<TransactAction>,
+    pub delete: Option<TransactAction>,
+    pub update: Option<TransactAction>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TransactWriteItemsInput {
+    pub transact_items: Option<Vec<TransactWriteItem>>,
+    pub return_consumed_capacity: Option<String>,
+    pub return_item_collection_metrics: Option<String>,
+    pub client_request_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TransactGetItem {
+    pub get: Option<TransactAction>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TransactGetItemsInput {
+    pub transact_items: Option<Vec<TransactGetItem>>,
+    pub return_consumed_capacity: Option<String>,
+}

@@ -1,0 +1,450 @@
+//! TransactWriteItems and TransactGetItems.
+//!
+//! Isolation comes from ordered partition locks: a transaction takes the writer of every
+//! partition it touches, in one global order (table id, then partition index), so two
+//! transactions never deadlock and a single-item write (which takes one writer) never sees half a
+//! transaction. Under the locks it reads every item, checks every condition, and either cancels
+//! with a reason per action or commits every change — items and partition statistics — in one
+//! atomic storage batch. TransactGetItems reads under the same locks, so its items are one
+//! consistent snapshot with respect to all writes.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use flywheel_expr::UpdateExpression;
+use flywheel_protocol::constraints::Constraints;
+use flywheel_protocol::model::{ConsumedCapacity, TransactGetItemsInput, TransactWriteItemsInput};
+use flywheel_protocol::wire::WireItem;
+use flywheel_protocol::{ApiError, ErrorKind};
+use flywheel_storage::WriteBatch;
+use flywheel_types::codec::encode_item;
+use flywheel_types::limits::{ITEM_SIZE_BYTES_MAX, TRANSACT_ITEMS_MAX};
+use flywheel_types::{item_size_bytes, validate_value, Item};
+use serde::Serialize;
+
+use crate::capacity::{consumed, read_units, write_units, ReturnCapacity};
+use crate::catalog::{encode_stats, stats_key, Table, TableRef};
+use crate::conditions::{self, expr_error, Condition};
+use crate::items::{key_from_item, key_from_key_param, PrimaryKey};
+use crate::projection::Projection;
+use crate::{storage_error, Engine, RequestContext};
+
+/// How long a ClientRequestToken is remembered.
+pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(600);
+
+/// Remembered outcomes of TransactWriteItems by ClientRequestToken.
+#[derive(Default)]
+pub struct IdempotencyCache {
+    entries: parking_lot::Mutex<HashMap<String, (u64, Instant, Vec<u8>)>>,
+}
+
+impl IdempotencyCache {
+    fn lookup(&self, token: &str, fingerprint: u64) -> Result<Option<Vec<u8>>, ApiError> {
+        let mut entries = self.entries.lock();
+        entries.retain(|_, (_, at, _)| at.elapsed() < IDEMPOTENCY_WINDOW);
+        match entries.get(token) {
+            None => Ok(None),
+            Some((f, _, response)) if *f == fingerprint => Ok(Some(response.clone())),
+            Some(_) => Err(ApiError::new(
+                ErrorKind::IdempotentParameterMismatch,
+                "Request parameters do not match the original request with the same client request token",
+            )),
+        }
+    }
+
+    fn store(&self, token: String, fingerprint: u64, response: Vec<u8>) {
+        self.entries.lock().insert(token, (fingerprint, Instant::now(), response));
+    }
+}
+
+enum Action {
+    Check,
+    Put(Item),
+    Update(Option<UpdateExpression>),
+    Delete,
+}
+
+struct Planned {
+    table: TableRef,
+    key: PrimaryKey,
+    condition: Option<Condition>,
+    return_old_on_failure: bool,
+    action: Action,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct WriteOutput {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consumed_capacity: Option<Vec<ConsumedCapacity>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TransactGetItemsOutput {
+    responses: Vec<ItemResponse>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consumed_capacity: Option<Vec<ConsumedCapacity>>,
+}
+
+#[derive(Default)]
+struct ItemResponse(Option<Item>);
+
+impl Serialize for ItemResponse {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if let Some(item) = &self.0 {
+            m.serialize_entry("Item", &WireItem(item))?;
+        }
+        m.end()
+    }
+}
+
+/// A cancellation reason as DynamoDB reports it.
+fn reason(code: &str, message: Option<&str>, item: Option<&Item>) -> String {
+    let mut out = format!("{{\"Code\":{}", serde_json::to_string(code).unwrap_or_default());
+    if let Some(m) = message {
+        out.push_str(&format!(",\"Message\":{}", serde_json::to_string(m).unwrap_or_default()));
+    }
+    if let Some(i) = item {
+        out.push_str(&format!(",\"Item\":{}", serde_json::to_string(&WireItem(i)).unwrap_or_default()));
+    }
+    out.push('}');
+    out
+}
+
+fn cancelled(reasons: Vec<(String, String)>) -> ApiError {
+    let codes: Vec<&str> = reasons.iter().map(|(c, _)| c.as_str()).collect();
+    let mut e = ApiError::new(
+        ErrorKind::TransactionCanceled,
+        format!("Transaction cancelled, please refer cancellation reasons for specific reasons [{}]", codes.join(", ")),
+    );
+    let json: Vec<String> = reasons.into_iter().map(|(_, j)| j).collect();
+    e.extra_json = Some(format!("\"CancellationReasons\":[{}]", json.join(",")));
+    e
+}
+
+fn fingerprint(body: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    body.hash(&mut h);
+    h.finish()
+}
+
+/// The distinct partitions a set of keys touches, in the global lock order.
+fn lock_order<'a>(keys: impl Iterator<Item = (&'a TableRef, &'a [u8])>) -> Vec<(TableRef, usize)> {
+    let mut seen = BTreeMap::new();
+    for (table, key) in keys {
+        let id = table.meta.read().id.clone();
+        seen.insert((id, Table::partition_index(key)), table.clone());
+    }
+    seen.into_iter().map(|((_, index), table)| (table, index)).collect()
+}
+
+impl Engine {
+    pub async fn transact_write_items(
+        &self,
+        ctx: &RequestContext,
+        input: TransactWriteItemsInput,
+        body: &[u8],
+    ) -> Result<Vec<u8>, ApiError> {
+        let mut c = Constraints::new();
+        c.required("transactItems", &input.transact_items);
+        if let Some(items) = &input.transact_items {
+            c.length("transactItems", "null", items.len(), 1, TRANSACT_ITEMS_MAX);
+        }
+        let capacity = ReturnCapacity::parse(&mut c, &input.return_consumed_capacity);
+        c.one_of("returnItemCollectionMetrics", &input.return_item_collection_metrics, &["SIZE", "NONE"]);
+        if let Some(token) = &input.client_request_token {
+            c.length("clientRequestToken", &format!("'{token}'"), token.len(), 1, 36);
+        }
+        c.finish()?;
+        let print = fingerprint(body);
+        if let Some(token) = &input.client_request_token {
+            if let Some(response) = self.idempotency.lookup(token, print)? {
+                return Ok(response);
+            }
+        }
+
+        let mut planned = Vec::new();
+        for w in input.transact_items.unwrap_or_default() {
+            let present = [w.condition_check.is_some(), w.put.is_some(), w.delete.is_some(), w.update.is_some()];
+            if present.iter().filter(|p| **p).count() != 1 {
+                return Err(ApiError::validation("TransactItems can only contain one of Check, Put, Update or Delete"));
+            }
+            let (a, kind) = if let Some(a) = w.put {
+                (a, 'P')
+            } else if let Some(a) = w.update {
+                (a, 'U')
+            } else if let Some(a) = w.delete {
+                (a, 'D')
+            } else {
+                (w.condition_check.unwrap_or_default(), 'C')
+            };
+            let mut c = Constraints::new();
+            c.table_name("tableName", &a.table_name);
+            c.one_of(
+                "returnValuesOnConditionCheckFailure",
+                &a.return_values_on_condition_check_failure,
+                &["ALL_OLD", "NONE"],
+            );
+            if kind == 'P' {
+                c.required("item", &a.item);
+            } else {
+                c.required("key", &a.key);
+            }
+            if kind == 'U' {
+                c.required("updateExpression", &a.update_expression);
+            }
+            if kind == 'C' {
+                c.required("conditionExpression", &a.condition_expression);
+            }
+            c.finish()?;
+            let (condition, update) = if kind == 'U' {
+                conditions::for_update(
+                    &a.update_expression,
+                    &None,
+                    &a.condition_expression,
+                    &None,
+                    &None,
+                    &a.expression_attribute_names,
+                    &a.expression_attribute_values,
+                )?
+            } else {
+                let cond = conditions::for_write(
+                    &a.condition_expression,
+                    &None,
+                    &None,
+                    &a.expression_attribute_names,
+                    &a.expression_attribute_values,
+                )?;
+                (cond, None)
+            };
+            let table = self.get_item_table(ctx, &a.table_name)?;
+            let (key, action) = match kind {
+                'P' => {
+                    let item = a.item.unwrap_or_default();
+                    (key_from_item(&table.key, &item)?, Action::Put(item))
+                }
+                'U' => {
+                    (key_from_key_param(&table.key, a.key.as_ref().unwrap_or(&Item::new()))?, Action::Update(update))
+                }
+                'D' => (key_from_key_param(&table.key, a.key.as_ref().unwrap_or(&Item::new()))?, Action::Delete),
+                _ => (key_from_key_param(&table.key, a.key.as_ref().unwrap_or(&Item::new()))?, Action::Check),
+            };
+            planned.push(Planned {
+                table,
+                key,
+                condition,
+                return_old_on_failure: a.return_values_on_condition_check_failure.as_deref() == Some("ALL_OLD"),
+                action,
+            });
+        }
+        let mut seen = HashSet::new();
+        for p in &planned {
+            if !seen.insert((p.table.meta.read().id.clone(), p.key.storage_key.clone())) {
+                return Err(ApiError::validation("Transaction request cannot include multiple operations on one item"));
+            }
+        }
+
+        let order = lock_order(planned.iter().map(|p| (&p.table, p.key.storage_key.as_slice())));
+        let mut guards = Vec::with_capacity(order.len());
+        for (table, index) in &order {
+            guards.push(table.partitions[*index].writer.lock().await);
+        }
+
+        // Read and check everything first; nothing is written unless every condition holds.
+        let mut olds = Vec::with_capacity(planned.len());
+        let mut reasons = Vec::with_capacity(planned.len());
+        let mut failed = false;
+        for p in &planned {
+            let old = self.read_item(&p.table, &p.key.storage_key)?;
+            let ok = match &p.condition {
+                Some(c) => conditions::evaluate(c, old.as_ref())?,
+                None => true,
+            };
+            if ok {
+                reasons.push(("None".to_string(), reason("None", None, None)));
+            } else {
+                failed = true;
+                let item = if p.return_old_on_failure { old.as_ref() } else { None };
+                reasons.push((
+                    "ConditionalCheckFailed".to_string(),
+                    reason("ConditionalCheckFailed", Some("The conditional request failed"), item),
+                ));
+            }
+            olds.push(old);
+        }
+        if failed {
+            return Err(cancelled(reasons));
+        }
+        let mut news: Vec<Option<Option<Item>>> = Vec::with_capacity(planned.len());
+        for (i, p) in planned.iter().enumerate() {
+            let old = &olds[i];
+            let new = match &p.action {
+                Action::Check => None,
+                Action::Delete => Some(None),
+                Action::Put(item) => Some(Some(item.clone())),
+                Action::Update(update) => {
+                    let mut item = old.clone().unwrap_or_else(|| p.key.attributes.clone());
+                    let names: Vec<&str> = std::iter::once(p.table.key.pk.as_str())
+                        .chain(p.table.key.sk.iter().map(|(n, _)| n.as_str()))
+                        .collect();
+                    let result = match update {
+                        Some(u) => flywheel_expr::apply_update(u, &mut item, &names).map(|_| ()).map_err(expr_error),
+                        None => Ok(()),
+                    }
+                    .and_then(|()| {
+                        for v in item.values() {
+                            validate_value(v).map_err(|e| ApiError::validation(e.0))?;
+                        }
+                        if item_size_bytes(&item) > ITEM_SIZE_BYTES_MAX {
+                            return Err(ApiError::validation(
+                                "Item size to update has exceeded the maximum allowed size",
+                            ));
+                        }
+                        Ok(())
+                    });
+                    if let Err(e) = result {
+                        let mut reasons: Vec<(String, String)> =
+                            planned.iter().map(|_| ("None".to_string(), reason("None", None, None))).collect();
+                        reasons[i] = ("ValidationError".to_string(), reason("ValidationError", Some(&e.message), None));
+                        return Err(cancelled(reasons));
+                    }
+                    Some(Some(item))
+                }
+            };
+            news.push(new);
+        }
+
+        // One batch: every item change plus the statistics of every touched partition.
+        let mut batch = WriteBatch::new();
+        let mut deltas: BTreeMap<(String, usize), (TableRef, i64, i64)> = BTreeMap::new();
+        let mut units: BTreeMap<String, f64> = BTreeMap::new();
+        for (i, p) in planned.iter().enumerate() {
+            let old = &olds[i];
+            let old_size = old.as_ref().map_or(0, item_size_bytes);
+            let name = p.table.meta.read().name.clone();
+            let Some(new) = &news[i] else {
+                *units.entry(name).or_default() += 2.0 * read_units(old_size, true);
+                continue;
+            };
+            let new_size = new.as_ref().map_or(0, item_size_bytes);
+            *units.entry(name).or_default() += 2.0 * write_units(old_size.max(new_size));
+            let (count_delta, size_delta) = match new {
+                Some(item) => {
+                    batch.put(&p.table.items, p.key.storage_key.clone(), encode_item(item));
+                    (i64::from(old.is_none()), new_size as i64 - old_size as i64)
+                }
+                None if old.is_some() => {
+                    batch.delete(&p.table.items, p.key.storage_key.clone());
+                    (-1, -(old_size as i64))
+                }
+                None => (0, 0),
+            };
+            let index = Table::partition_index(&p.key.storage_key);
+            let entry = deltas.entry((p.table.meta.read().id.clone(), index)).or_insert((p.table.clone(), 0, 0));
+            entry.1 += count_delta;
+            entry.2 += size_delta;
+        }
+        let mut new_stats = Vec::new();
+        for ((id, index), (table, dc, ds)) in &deltas {
+            let partition = &table.partitions[*index];
+            let count = partition.item_count.load(Ordering::Relaxed) + dc;
+            let size = partition.size_bytes.load(Ordering::Relaxed) + ds;
+            batch.put(&self.catalog_tree, stats_key(id, *index), encode_stats(count, size));
+            new_stats.push((table.clone(), *index, count, size));
+        }
+        let ticket = if batch.is_empty() {
+            None
+        } else {
+            for (table, index) in &order {
+                table.partitions[*index].begin_commit();
+            }
+            let result = self.storage.commit(batch);
+            let ticket = match &result {
+                Ok(t) => *t,
+                Err(_) => self.storage.durability().issued(),
+            };
+            for (table, index) in &order {
+                table.partitions[*index].end_commit(ticket);
+            }
+            result.map_err(storage_error)?;
+            for (table, index, count, size) in new_stats {
+                table.partitions[index].item_count.store(count, Ordering::Relaxed);
+                table.partitions[index].size_bytes.store(size, Ordering::Relaxed);
+            }
+            Some(ticket)
+        };
+        drop(guards);
+        if let Some(t) = ticket {
+            self.storage.durability().wait(t).await.map_err(storage_error)?;
+        }
+        let capacities: Vec<ConsumedCapacity> =
+            units.iter().filter_map(|(name, u)| consumed(name, *u, capacity)).collect();
+        let response = flywheel_protocol::encode(&WriteOutput {
+            consumed_capacity: (capacity != ReturnCapacity::None).then_some(capacities),
+        });
+        if let Some(token) = input.client_request_token {
+            self.idempotency.store(token, print, response.clone());
+        }
+        Ok(response)
+    }
+
+    pub async fn transact_get_items(
+        &self,
+        ctx: &RequestContext,
+        input: TransactGetItemsInput,
+    ) -> Result<TransactGetItemsOutput, ApiError> {
+        let mut c = Constraints::new();
+        c.required("transactItems", &input.transact_items);
+        if let Some(items) = &input.transact_items {
+            c.length("transactItems", "null", items.len(), 1, TRANSACT_ITEMS_MAX);
+        }
+        let capacity = ReturnCapacity::parse(&mut c, &input.return_consumed_capacity);
+        c.finish()?;
+        let mut planned = Vec::new();
+        for g in input.transact_items.unwrap_or_default() {
+            let get = g.get.ok_or_else(|| {
+                ApiError::validation("1 validation error detected: Value null at 'transactItems.1.member.get' failed to satisfy constraint: Member must not be null")
+            })?;
+            let mut c = Constraints::new();
+            c.table_name("tableName", &get.table_name);
+            c.required("key", &get.key);
+            c.finish()?;
+            let projection = Projection::for_get(&get.projection_expression, &None, &get.expression_attribute_names)?;
+            let table = self.get_item_table(ctx, &get.table_name)?;
+            let key = key_from_key_param(&table.key, get.key.as_ref().unwrap_or(&Item::new()))?;
+            planned.push((table, key, projection));
+        }
+        let order = lock_order(planned.iter().map(|(t, k, _)| (t, k.storage_key.as_slice())));
+        let mut items = Vec::with_capacity(planned.len());
+        {
+            let mut guards = Vec::with_capacity(order.len());
+            for (table, index) in &order {
+                guards.push(table.partitions[*index].writer.lock().await);
+            }
+            for (table, key, _) in &planned {
+                items.push(self.read_item(table, &key.storage_key)?);
+            }
+        }
+        for (table, index) in &order {
+            table.partitions[*index].settle_read(self.storage.as_ref()).await.map_err(storage_error)?;
+        }
+        let mut units: BTreeMap<String, f64> = BTreeMap::new();
+        let mut responses = Vec::with_capacity(items.len());
+        for ((table, _, projection), item) in planned.iter().zip(items) {
+            let size = item.as_ref().map_or(0, item_size_bytes);
+            *units.entry(table.meta.read().name.clone()).or_default() += 2.0 * read_units(size, true);
+            responses.push(ItemResponse(item.map(|i| projection.apply(i))));
+        }
+        let capacities: Vec<ConsumedCapacity> =
+            units.iter().filter_map(|(name, u)| consumed(name, *u, capacity)).collect();
+        Ok(TransactGetItemsOutput {
+            responses,
+            consumed_capacity: (capacity != ReturnCapacity::None).then_some(capacities),
+        })
+    }
+}
