@@ -25,7 +25,11 @@ async fn create_table(client: &Client, name: &str, with_sort_key: bool) {
     if with_sort_key {
         req = req
             .attribute_definitions(
-                AttributeDefinition::builder().attribute_name("sk").attribute_type(ScalarAttributeType::N).build().unwrap(),
+                AttributeDefinition::builder()
+                    .attribute_name("sk")
+                    .attribute_type(ScalarAttributeType::N)
+                    .build()
+                    .unwrap(),
             )
             .key_schema(KeySchemaElement::builder().attribute_name("sk").key_type(KeyType::Range).build().unwrap());
     }
@@ -81,7 +85,17 @@ async fn tables_are_namespaced_per_region() {
     create_table(&east, "regional", false).await;
     assert!(west.list_tables().send().await.unwrap().table_names().is_empty());
     create_table(&west, "regional", false).await;
-    let arn = west.describe_table().table_name("regional").send().await.unwrap().table().unwrap().table_arn().unwrap().to_string();
+    let arn = west
+        .describe_table()
+        .table_name("regional")
+        .send()
+        .await
+        .unwrap()
+        .table()
+        .unwrap()
+        .table_arn()
+        .unwrap()
+        .to_string();
     assert!(arn.starts_with("arn:aws:dynamodb:us-west-2:"), "{arn}");
 }
 
@@ -95,7 +109,10 @@ async fn items_round_trip_with_normalised_numbers() {
         ("sk".to_string(), n("1.50")),
         ("bin".to_string(), AttributeValue::B(vec![0u8, 1, 2].into())),
         ("set".to_string(), AttributeValue::Ns(vec!["1e3".into(), "-0".into()])),
-        ("nested".to_string(), AttributeValue::M(HashMap::from([("l".to_string(), AttributeValue::L(vec![AttributeValue::Null(true)]))]))),
+        (
+            "nested".to_string(),
+            AttributeValue::M(HashMap::from([("l".to_string(), AttributeValue::L(vec![AttributeValue::Null(true)]))])),
+        ),
     ]);
     client.put_item().table_name("items").set_item(Some(item)).send().await.unwrap();
     let got = client
@@ -136,7 +153,10 @@ async fn validation_errors_carry_dynamodbs_messages() {
     create_table(&client, "val", false).await;
     let err = client.put_item().table_name("val").item("pk", n("1")).send().await.unwrap_err();
     assert_eq!(err.code(), Some("ValidationException"));
-    assert_eq!(err.message(), Some("One or more parameter values were invalid: Type mismatch for key pk expected: S actual: N"));
+    assert_eq!(
+        err.message(),
+        Some("One or more parameter values were invalid: Type mismatch for key pk expected: S actual: N")
+    );
     let err = client.get_item().table_name("val").key("other", s("x")).send().await.unwrap_err();
     assert_eq!(err.message(), Some("The provided key element does not match the schema"));
     let err = client.put_item().table_name("missing").item("pk", s("x")).send().await.unwrap_err();
@@ -194,7 +214,15 @@ async fn acknowledged_writes_survive_sigkill() {
             let mut acked = Vec::new();
             for i in 0..60 {
                 let key = format!("w{writer}-{i}");
-                if client.put_item().table_name("durable").item("pk", s(&key)).item("v", n(&i.to_string())).send().await.is_ok() {
+                if client
+                    .put_item()
+                    .table_name("durable")
+                    .item("pk", s(&key))
+                    .item("v", n(&i.to_string()))
+                    .send()
+                    .await
+                    .is_ok()
+                {
                     acked.push(key);
                 }
             }
