@@ -51,6 +51,12 @@ pub struct BatchWriteItemOutput {
     consumed_capacity: Option<Vec<ConsumedCapacity>>,
 }
 
+/// A map as DynamoDB's Java model prints it: `'{a=[…], b=[…]}'`.
+fn show_map<'a>(names: impl Iterator<Item = &'a String>, list: impl Fn(&str) -> String) -> String {
+    let parts: Vec<String> = names.map(|n| format!("{n}=[{}]", list(n))).collect();
+    format!("'{{{}}}'", parts.join(", "))
+}
+
 fn duplicates() -> ApiError {
     ApiError::validation("Provided list of item keys contains duplicates")
 }
@@ -65,11 +71,12 @@ impl Engine {
         c.required("requestItems", &input.request_items);
         let capacity = ReturnCapacity::parse(&mut c, &input.return_consumed_capacity);
         if let Some(r) = &input.request_items {
-            c.length("requestItems", "null", r.len(), 1, usize::MAX);
+            c.length("requestItems", &show_map(r.keys(), |_| String::new()), r.len(), 1, usize::MAX);
             for (name, k) in r {
                 c.required(&format!("requestItems.{name}.member.keys"), &k.keys);
                 if let Some(keys) = &k.keys {
-                    c.length(&format!("requestItems.{name}.member.keys"), "null", keys.len(), 1, BATCH_GET_KEYS_MAX);
+                    let shown = format!("'[{}]'", keys.iter().map(|_| "{...}").collect::<Vec<_>>().join(", "));
+                    c.length(&format!("requestItems.{name}.member.keys"), &shown, keys.len(), 1, BATCH_GET_KEYS_MAX);
                 }
             }
         }
@@ -146,19 +153,27 @@ impl Engine {
         let capacity = ReturnCapacity::parse(&mut c, &input.return_consumed_capacity);
         c.one_of("returnItemCollectionMetrics", &input.return_item_collection_metrics, &["SIZE", "NONE"]);
         if let Some(r) = &input.request_items {
-            c.length("requestItems", "null", r.len(), 1, usize::MAX);
-            for (name, writes) in r {
-                c.length(&format!("requestItems.{name}.member"), "null", writes.len(), 1, BATCH_WRITE_ITEMS_MAX);
-            }
+            c.length("requestItems", "'{}'", r.len(), 1, usize::MAX);
         }
         c.finish()?;
         let request = input.request_items.unwrap_or_default();
+        // DynamoDB checks each table's list as a map-value constraint and prints the map the way
+        // its Java model prints it.
+        if let Some((_, _)) = request.iter().find(|(_, w)| w.is_empty() || w.len() > BATCH_WRITE_ITEMS_MAX) {
+            let shown = show_map(request.keys(), |name| {
+                request[name]
+                    .iter()
+                    .map(|_| "com.amazonaws.dynamodb.v20120810.WriteRequest@0".to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            });
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value {shown} at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 25, Member must have length greater than or equal to 1]"
+            )));
+        }
         let total: usize = request.values().map(Vec::len).sum();
         if total > BATCH_WRITE_ITEMS_MAX {
-            return Err(ApiError::validation(format!(
-                "1 validation error detected: Value '{{{}}}' at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 25, Member must have length greater than or equal to 1]",
-                request.keys().cloned().collect::<Vec<_>>().join(", ")
-            )));
+            return Err(ApiError::validation("Too many items requested for the BatchWriteItem call"));
         }
         let mut writes = Vec::new();
         for (name, list) in &request {
@@ -170,7 +185,14 @@ impl Engine {
                         let item = put.item.clone().ok_or_else(|| {
                             ApiError::validation("1 validation error detected: Value null at 'requestItems.1.member.putRequest.item' failed to satisfy constraint: Member must not be null")
                         })?;
-                        let key = key_from_item(&table.key, &item)?;
+                        // In a batch, a put whose key is missing or mistyped gets the Key message.
+                        let key = key_from_item(&table.key, &item).map_err(|e| {
+                            if e.message.contains("Missing the key") || e.message.contains("Type mismatch for key") {
+                                ApiError::validation("The provided key element does not match the schema")
+                            } else {
+                                e
+                            }
+                        })?;
                         let size = item_size_bytes(&item);
                         (key, Mutation::Put(item), size)
                     }

@@ -141,6 +141,9 @@ impl Partition {
 
 /// A live table: its metadata, its items tree and its partitions.
 pub struct Table {
+    /// Set by DeleteTable while it holds every partition writer; a writer that acquires its
+    /// partition afterwards must not write.
+    pub dropped: std::sync::atomic::AtomicBool,
     pub meta: parking_lot::RwLock<TableMeta>,
     pub key: KeySchema,
     pub items: TreeHandle,
@@ -156,7 +159,13 @@ impl Table {
                 Partition::new(count, size)
             })
             .collect();
-        Table { meta: parking_lot::RwLock::new(meta), key, items, partitions }
+        Table {
+            dropped: std::sync::atomic::AtomicBool::new(false),
+            meta: parking_lot::RwLock::new(meta),
+            key,
+            items,
+            partitions,
+        }
     }
 
     /// The partition owning a storage key (by its hash prefix).

@@ -191,6 +191,9 @@ impl Engine {
         let partition = &table.partitions[index];
         let ticket = {
             let _writer = partition.writer.lock().await;
+            if table.dropped.load(std::sync::atomic::Ordering::Acquire) {
+                return Err(ApiError::table_not_found());
+            }
             let old = self.read_item(table, &key.storage_key)?;
             let mutation = decide(old.as_ref())?;
             let old_size = old.as_ref().map_or(0, item_size_bytes) as i64;

@@ -4,7 +4,7 @@
 use std::ops::Bound;
 
 use flywheel_expr::legacy::{self, parameters};
-use flywheel_expr::{Condition, ExpressionKind, KeyCondition, Resolver, SortKeyCondition};
+use flywheel_expr::{Condition, ExpressionKind, KeyCondition, Operand, Resolver, SortKeyCondition};
 use flywheel_protocol::constraints::Constraints;
 use flywheel_protocol::model::{LegacyCondition, PageOutput, QueryInput, ScanInput};
 use flywheel_protocol::ApiError;
@@ -19,7 +19,7 @@ use crate::conditions::{expr_error, parse_conditional_operator};
 use crate::items::key_from_key_param;
 use crate::{storage_error, Engine, RequestContext};
 
-const SELECT_VALUES: &[&str] = &["ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES", "SPECIFIC_ATTRIBUTES", "COUNT"];
+const SELECT_VALUES: &[&str] = &["SPECIFIC_ATTRIBUTES", "COUNT", "ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES"];
 
 /// Scan segments: DynamoDB allows up to a million.
 const TOTAL_SEGMENTS_MAX: i64 = 1_000_000;
@@ -79,20 +79,87 @@ struct Plan {
 }
 
 /// Checks Select against the projection, as DynamoDB does.
-fn check_select(select: &Option<String>, has_projection: bool, index: &Option<String>) -> Result<bool, ApiError> {
+fn check_select(
+    select: &Option<String>,
+    projection_expression: bool,
+    attributes_to_get: bool,
+    index: &Option<String>,
+) -> Result<bool, ApiError> {
+    let which = if projection_expression { "ProjectionExpression" } else { "AttributesToGet" };
+    let has_projection = projection_expression || attributes_to_get;
     match select.as_deref() {
         Some("SPECIFIC_ATTRIBUTES") if !has_projection => Err(ApiError::validation(
             "1 validation error detected: Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES",
         )),
-        Some(s @ ("ALL_ATTRIBUTES" | "COUNT")) if has_projection => Err(ApiError::validation(format!(
-            "1 validation error detected: Cannot specify the AttributesToGet or ProjectionExpression when choosing to get {s}"
+        Some("ALL_ATTRIBUTES") if has_projection => Err(ApiError::validation(format!(
+            "1 validation error detected: Cannot specify the {which} when choosing to get ALL_ATTRIBUTES"
         ))),
-        Some("ALL_PROJECTED_ATTRIBUTES") if index.is_none() => {
-            Err(ApiError::validation("ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName"))
-        }
+        Some("COUNT") if has_projection => Err(ApiError::validation(format!(
+            "1 validation error detected: Cannot specify the {which} when choosing to get only the Count"
+        ))),
+        Some("ALL_PROJECTED_ATTRIBUTES") if index.is_none() => Err(ApiError::validation(
+            "1 validation error detected: ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName",
+        )),
         Some("COUNT") => Ok(true),
         _ => Ok(false),
     }
+}
+
+/// Every top-level attribute name a condition reads.
+fn condition_attributes<'a>(c: &'a Condition, out: &mut Vec<&'a str>) {
+    fn operand<'a>(o: &'a Operand, out: &mut Vec<&'a str>) {
+        match o {
+            Operand::Path(p) => out.push(p.top_level_name()),
+            Operand::Size(inner) => operand(inner, out),
+            Operand::Value(_) => {}
+        }
+    }
+    match c {
+        Condition::Compare { left, right, .. } => {
+            operand(left, out);
+            operand(right, out);
+        }
+        Condition::Between { operand: o, lower, upper } => {
+            operand(o, out);
+            operand(lower, out);
+            operand(upper, out);
+        }
+        Condition::In { operand: o, list } => {
+            operand(o, out);
+            list.iter().for_each(|x| operand(x, out));
+        }
+        Condition::AttributeExists(p) | Condition::AttributeNotExists(p) => out.push(p.top_level_name()),
+        Condition::AttributeType { operand: o, .. } => operand(o, out),
+        Condition::BeginsWith { operand: o, prefix } => {
+            operand(o, out);
+            operand(prefix, out);
+        }
+        Condition::Contains { operand: o, value } => {
+            operand(o, out);
+            operand(value, out);
+        }
+        Condition::Not(inner) => condition_attributes(inner, out),
+        Condition::And(l, r) | Condition::Or(l, r) => {
+            condition_attributes(l, out);
+            condition_attributes(r, out);
+        }
+    }
+}
+
+/// A Query's filter may not read the key attributes.
+fn check_filter_keys(filter: &Option<Condition>, schema: &KeySchema) -> Result<(), ApiError> {
+    let Some(f) = filter else { return Ok(()) };
+    let mut names = Vec::new();
+    condition_attributes(f, &mut names);
+    let keys = std::iter::once(schema.pk.as_str()).chain(schema.sk.iter().map(|(n, _)| n.as_str()));
+    for key in keys {
+        if names.contains(&key) {
+            return Err(ApiError::validation(format!(
+                "Filter Expression can only contain non-primary key attributes: Primary key attribute: {key}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Pages through `range` of the table: Limit items or 1 MB, whichever first.
@@ -232,7 +299,12 @@ impl Engine {
             },
         };
         resolver.check_unused().map_err(expr_error)?;
-        let count_only = check_select(&input.select, projection.is_some(), &input.index_name)?;
+        let count_only = check_select(
+            &input.select,
+            input.projection_expression.is_some(),
+            input.attributes_to_get.is_some(),
+            &input.index_name,
+        )?;
 
         let table = self.get_item_table(ctx, &input.table_name)?;
         if let Some(index) = &input.index_name {
@@ -249,17 +321,22 @@ impl Engine {
                 )),
             };
         key.check_types(schema.pk_type, schema.sk.as_ref().map(|(_, t)| *t)).map_err(expr_error)?;
+        if input.filter_expression.is_some() {
+            check_filter_keys(&filter, schema)?;
+        }
         let (mut start, mut end) = query_range(schema, &key)?;
         let forward = input.scan_index_forward.unwrap_or(true);
         if let Some(esk) = &input.exclusive_start_key {
-            let k = key_from_key_param(schema, esk).map_err(|_| {
-                ApiError::validation(
-                    "The provided starting key is invalid: The provided key element does not match the schema",
-                )
-            })?;
+            let has_all_keys =
+                esk.contains_key(&schema.pk) && schema.sk.as_ref().is_none_or(|(n, _)| esk.contains_key(n));
+            if !has_all_keys {
+                return Err(ApiError::validation("The provided starting key is invalid"));
+            }
+            let k = key_from_key_param(schema, esk)
+                .map_err(|_| ApiError::validation("The provided key element does not match the schema"))?;
             if esk.get(&schema.pk) != Some(&key.partition_key) {
                 return Err(ApiError::validation(
-                    "The provided starting key is invalid: The provided key element does not match the schema",
+                    "The provided starting key is outside query boundaries based on provided conditions",
                 ));
             }
             if forward {
@@ -304,7 +381,7 @@ impl Engine {
             (Some(s), Some(t)) if s < t => (s as u64, t as u64),
             (Some(s), Some(t)) => {
                 return Err(ApiError::validation(format!(
-                    "The Segment parameter is zero-based and must be less than parameter TotalSegments: Segment: {s} is out of bounds for TotalSegments: {t}"
+                    "The Segment parameter is zero-based and must be less than parameter TotalSegments: Segment: {s} is not less than TotalSegments: {t}"
                 )))
             }
             (Some(_), None) => {
@@ -358,7 +435,12 @@ impl Engine {
             },
         };
         resolver.check_unused().map_err(expr_error)?;
-        let count_only = check_select(&input.select, projection.is_some(), &input.index_name)?;
+        let count_only = check_select(
+            &input.select,
+            input.projection_expression.is_some(),
+            input.attributes_to_get.is_some(),
+            &input.index_name,
+        )?;
         let table = self.get_item_table(ctx, &input.table_name)?;
         if let Some(index) = &input.index_name {
             return Err(ApiError::validation(format!("The table does not have the specified index: {index}")));
@@ -377,6 +459,14 @@ impl Engine {
                     "The provided starting key is invalid: The provided key element does not match the schema",
                 )
             })?;
+            let hash =
+                u64::from(u32::from_be_bytes([k.storage_key[0], k.storage_key[1], k.storage_key[2], k.storage_key[3]]));
+            let in_segment = hash >= bound(segment) && (segment + 1 == total || hash < bound(segment + 1));
+            if !in_segment {
+                return Err(ApiError::validation(format!(
+                    "The provided starting key is invalid: Invalid ExclusiveStartKey. Please use ExclusiveStartKey with correct Segment. TotalSegments: {total} Segment: {segment}"
+                )));
+            }
             start = Bound::Excluded(k.storage_key);
         }
         let plan = Plan {

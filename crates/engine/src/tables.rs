@@ -618,6 +618,7 @@ impl Engine {
             guards.push(p.writer.lock().await);
         }
         let description = describe(&table, "DELETING");
+        table.dropped.store(true, std::sync::atomic::Ordering::Release);
         let mut batch = WriteBatch::new();
         batch.delete(&self.catalog_tree, table_key(&meta.region, &meta.name));
         for i in 0..PARTITIONS_PER_TABLE {

@@ -254,6 +254,9 @@ impl Engine {
         for (table, index) in &order {
             guards.push(table.partitions[*index].writer.lock().await);
         }
+        if order.iter().any(|(t, _)| t.dropped.load(Ordering::Acquire)) {
+            return Err(ApiError::table_not_found());
+        }
 
         // Read and check everything first; nothing is written unless every condition holds.
         let mut olds = Vec::with_capacity(planned.len());
