@@ -57,7 +57,7 @@ fn main() {
         ),
         ("id, #name, address.city, tags[0]", Kind::Projection),
         ("ADD viewCount :one SET lastViewed = :now", Kind::Update),
-        ("#status IN (:a, :b, :c) AND attribute_exists(owner.id)", Kind::Condition(ExpressionKind::Filter)),
+        ("#status IN (:a, :b, :c) AND attribute_exists(seller.id)", Kind::Condition(ExpressionKind::Filter)),
     ];
 
     let item: Item = [
@@ -66,7 +66,7 @@ fn main() {
         ("version".to_string(), n(3)),
         ("tags".to_string(), AttributeValue::Ss(vec!["red".into(), "blue".into()])),
         ("price".to_string(), n(42)),
-        ("owner".to_string(), AttributeValue::M(BTreeMap::from([("id".to_string(), s("u1"))]))),
+        ("seller".to_string(), AttributeValue::M(BTreeMap::from([("id".to_string(), s("u1"))]))),
     ]
     .into_iter()
     .collect();
