@@ -22,16 +22,25 @@ fn io(e: fjall::Error) -> StorageError {
     StorageError::Io(e.to_string())
 }
 
-/// Options for the disk backend.
+/// Options for the disk backend. Together they bound the engine's memory: block cache plus one
+/// memtable per tree being written, whatever the table size.
 #[derive(Clone, Debug)]
 pub struct DiskOptions {
     /// Block cache size in bytes.
     pub cache_bytes: u64,
+    /// One keyspace's memtable before it is sealed and flushed.
+    pub memtable_bytes: u64,
+    /// Journal kept on disk before fjall forces flushes so old journals can go (minimum 64 MiB).
+    pub journal_bytes: u64,
 }
 
 impl Default for DiskOptions {
     fn default() -> Self {
-        DiskOptions { cache_bytes: 64 * 1024 * 1024 }
+        DiskOptions {
+            cache_bytes: 32 * 1024 * 1024,
+            memtable_bytes: 16 * 1024 * 1024,
+            journal_bytes: 128 * 1024 * 1024,
+        }
     }
 }
 
@@ -45,6 +54,7 @@ struct Inner {
     trees: RwLock<HashMap<String, Arc<DiskTree>>>,
     durability: Durability,
     stop: AtomicBool,
+    memtable_bytes: u64,
 }
 
 pub struct DiskTree {
@@ -56,12 +66,17 @@ impl DiskStorage {
     /// Opens (recovering) or creates the store in `dir`.
     pub fn open(dir: &Path, options: DiskOptions) -> Result<DiskStorage> {
         std::fs::create_dir_all(dir)?;
-        let db =
-            Database::builder(dir).manual_journal_persist(true).cache_size(options.cache_bytes).open().map_err(io)?;
+        let db = Database::builder(dir)
+            .manual_journal_persist(true)
+            .cache_size(options.cache_bytes)
+            .max_journaling_size(options.journal_bytes.max(64 * 1024 * 1024))
+            .open()
+            .map_err(io)?;
+        let memtable_bytes = options.memtable_bytes;
         let mut trees = HashMap::new();
         for name in db.list_keyspace_names() {
             let name = name.to_string();
-            let keyspace = db.keyspace(&name, keyspace_options).map_err(io)?;
+            let keyspace = db.keyspace(&name, move || keyspace_options(memtable_bytes)).map_err(io)?;
             trees.insert(name.clone(), Arc::new(DiskTree { name, keyspace }));
         }
         let inner = Arc::new(Inner {
@@ -69,6 +84,7 @@ impl DiskStorage {
             trees: RwLock::new(trees),
             durability: Durability::new(),
             stop: AtomicBool::new(false),
+            memtable_bytes,
         });
         let worker = inner.clone();
         let committer = std::thread::Builder::new().name("flywheel-commit".into()).spawn(move || {
@@ -81,8 +97,8 @@ impl DiskStorage {
     }
 }
 
-fn keyspace_options() -> KeyspaceCreateOptions {
-    KeyspaceCreateOptions::default().manual_journal_persist(true)
+fn keyspace_options(memtable_bytes: u64) -> KeyspaceCreateOptions {
+    KeyspaceCreateOptions::default().manual_journal_persist(true).max_memtable_size(memtable_bytes)
 }
 
 impl Storage for DiskStorage {
@@ -94,7 +110,8 @@ impl Storage for DiskStorage {
         if let Some(t) = trees.get(name) {
             return Ok(t.clone());
         }
-        let keyspace = self.inner.db.keyspace(name, keyspace_options).map_err(io)?;
+        let memtable_bytes = self.inner.memtable_bytes;
+        let keyspace = self.inner.db.keyspace(name, move || keyspace_options(memtable_bytes)).map_err(io)?;
         let tree = Arc::new(DiskTree { name: name.to_string(), keyspace });
         trees.insert(name.to_string(), tree.clone());
         Ok(tree)

@@ -124,6 +124,9 @@ pub trait Storage: Send + Sync {
 /// Group commit bookkeeping: tickets issued by commits, the durable watermark, and a way to
 /// wait for it.
 pub struct Durability {
+    /// True for stores where a commit is durable when it returns (the memory backend): no
+    /// committer thread runs, so barriers must be durable as soon as they are issued.
+    immediate: bool,
     issued: AtomicU64,
     durable: AtomicU64,
     failed: AtomicBool,
@@ -134,7 +137,17 @@ pub struct Durability {
 
 impl Durability {
     fn new() -> Durability {
+        Durability::with_committer(false)
+    }
+
+    /// Durability for stores whose commits are durable on return.
+    fn immediate() -> Durability {
+        Durability::with_committer(true)
+    }
+
+    fn with_committer(immediate: bool) -> Durability {
         Durability {
+            immediate,
             issued: AtomicU64::new(0),
             durable: AtomicU64::new(0),
             failed: AtomicBool::new(false),
@@ -155,7 +168,11 @@ impl Durability {
 
     /// A ticket that is durable once everything visible now is durable (a read barrier).
     pub fn barrier(&self) -> Ticket {
-        self.issue()
+        let t = self.issue();
+        if self.immediate {
+            self.mark_durable(t);
+        }
+        t
     }
 
     /// The highest ticket known durable.

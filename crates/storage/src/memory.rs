@@ -33,7 +33,7 @@ impl MemoryStorage {
         MemoryStorage {
             trees: RwLock::new(HashMap::new()),
             commit_lock: Arc::new(RwLock::new(())),
-            durability: Durability::new(),
+            durability: Durability::immediate(),
         }
     }
 }
