@@ -171,7 +171,7 @@ impl Table {
     /// The partition owning a storage key (by its hash prefix).
     pub fn partition_index(storage_key: &[u8]) -> usize {
         let hash = u32::from_be_bytes([storage_key[0], storage_key[1], storage_key[2], storage_key[3]]);
-        (hash as u64 * PARTITIONS_PER_TABLE as u64 >> 32) as usize
+        ((hash as u64 * PARTITIONS_PER_TABLE as u64) >> 32) as usize
     }
 
     pub fn item_count(&self) -> u64 {

@@ -501,7 +501,10 @@ fn key_of(schema: &KeySchema, item: &Item) -> Item {
 }
 
 /// The storage-key range a key condition selects.
-fn query_range(schema: &KeySchema, key: &KeyCondition) -> Result<(Bound<Vec<u8>>, Bound<Vec<u8>>), ApiError> {
+/// A storage-key range: start and end bounds.
+type KeyRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+
+fn query_range(schema: &KeySchema, key: &KeyCondition) -> Result<KeyRange, ApiError> {
     let pk = KeyValue::from_attribute(&key.partition_key).ok_or_else(ApiError::internal)?;
     let prefix = partition_prefix(&pk);
     let prefix_end = prefix_successor(&prefix).map_or(Bound::Unbounded, Bound::Excluded);

@@ -33,10 +33,13 @@ use crate::{storage_error, Engine, RequestContext};
 /// How long a ClientRequestToken is remembered.
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(600);
 
+/// A remembered outcome: request fingerprint, when, and the response sent.
+type Remembered = (u64, Instant, Vec<u8>);
+
 /// Remembered outcomes of TransactWriteItems by ClientRequestToken.
 #[derive(Default)]
 pub struct IdempotencyCache {
-    entries: parking_lot::Mutex<HashMap<String, (u64, Instant, Vec<u8>)>>,
+    entries: parking_lot::Mutex<HashMap<String, Remembered>>,
 }
 
 impl IdempotencyCache {
