@@ -1,5 +1,5 @@
 //! Paging through aws-sdk-dynamodb's own paginators (`into_paginator().items().send()`): every
-//! item of a 5,000-item table comes back exactly once from Query and from parallel Scan, Query in
+//! item of a 50,000-item table comes back exactly once from Query and from parallel Scan, Query in
 //! sort-key order (both directions), and each Scan segment keeps a partition key's items together
 //! and in sort-key order, as DynamoDB does.
 
@@ -16,8 +16,8 @@ use common::Flywheel;
 
 const TABLE: &str = "paging";
 const HOT: [&str; 4] = ["hot0", "hot1", "hot2", "hot3"];
-const HOT_ITEMS: i64 = 1_100;
-const COLD: i64 = 600;
+const HOT_ITEMS: i64 = 11_000;
+const COLD: i64 = 6_000;
 const TOTAL: usize = HOT.len() * HOT_ITEMS as usize + COLD as usize;
 
 type Id = (String, i64);
