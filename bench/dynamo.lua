@@ -10,6 +10,7 @@
 --         update (W5) UpdateItem `ADD #c :one` (#c = counter, a reserved word; ReturnValues
 --                     UPDATED_NEW) on a random key of `bench`
 --         batch  (W6) BatchWriteItem of 25 PutRequests (distinct random keys, VALSIZE chars) into `bench`
+--         scan   (W7) Scan of `bench2` with Limit 100 from a random ExclusiveStartKey (100 items a page)
 -- KEYS 100000, VALSIZE 1000, PARTS 1000 by default (must match what preload.py loaded).
 --
 -- Every request carries one fixed SigV4 Authorization header that botocore produced once
@@ -24,6 +25,7 @@
 --       put    2xx body without "__type"            get    body has "Item" with "pk"
 --       query  body has "Count":10                  update body has "Attributes" with "counter"
 --       batch  body has "UnprocessedItems":{} (empty: every item written)
+--       scan   body has "Count":100 or a shorter last page without "LastEvaluatedKey"
 --       mixed  body has "Item" or is a put answer; and at the end, the sampled bodies with
 --              "Item" must be about half (a shortfall past 4 sigma of the binomial counts as bad:
 --              a server that answers every GetItem with {} cannot hide among the puts).
@@ -48,7 +50,7 @@ end
 
 mode = "?"  -- global so that done() can read it with thread:get
 local nkeys, nparts, check_every
-local head_put, head_get, head_query, head_update, head_batch  -- request line + headers up to Content-Length
+local head_put, head_get, head_query, head_update, head_batch, head_scan  -- request line + headers up to Content-Length
 local NVALS = 64
 local put_pre, put_posts, get_pre, get_post, q_pre, q_post, u_pre, u_post, b_pre, b_mid, b_post
 local random, format, concat, find = math.random, string.format, table.concat, string.find
@@ -63,7 +65,7 @@ local function head(target)
     .. "Content-Length: "
 end
 
-local known = { put = true, get = true, mixed = true, query = true, update = true, batch = true }
+local known = { put = true, get = true, mixed = true, query = true, update = true, batch = true, scan = true }
 
 function init(args)
   mode = args[1] or "get"
@@ -90,7 +92,7 @@ function init(args)
     vals[v] = concat(chars)
   end
   head_put, head_get, head_query = head("PutItem"), head("GetItem"), head("Query")
-  head_update, head_batch = head("UpdateItem"), head("BatchWriteItem")
+  head_update, head_batch, head_scan = head("UpdateItem"), head("BatchWriteItem"), head("Scan")
   put_pre = '{"TableName":"bench","Item":{"pk":{"S":"'
   put_posts = {}
   for v = 1, NVALS do put_posts[v] = '"},"val":{"S":"' .. vals[v] .. '"}}}' end
@@ -106,6 +108,9 @@ function init(args)
   b_pre = '{"RequestItems":{"bench":['
   b_mid = '{"PutRequest":{"Item":{"pk":{"S":"'   -- key follows
   b_post = ']}}'
+  s_pre = '{"TableName":"bench2","Limit":100,"ExclusiveStartKey":{"pk":{"S":"'
+  s_mid = '"},"sk":{"N":"'
+  s_post = '"}}}'
 end
 
 local function put_req()
@@ -139,8 +144,14 @@ local function batch_req()
   return head_batch .. #body .. "\r\n\r\n" .. body
 end
 
+local function scan_req()
+  local body = s_pre .. format("part%04d", random(0, nparts - 1)) .. s_mid .. random(1, 10) .. s_post
+  return head_scan .. #body .. "\r\n\r\n" .. body
+end
+
 function request()
   if mode == "get" then return get_req()
+  elseif mode == "scan" then return scan_req()
   elseif mode == "put" then return put_req()
   elseif mode == "query" then return query_req()
   elseif mode == "update" then return update_req()
@@ -162,6 +173,9 @@ local function body_ok(body)
     return find(body, '"Attributes"', 1, true) ~= nil and find(body, '"counter"', 1, true) ~= nil
   elseif mode == "batch" then
     return find(body, '"UnprocessedItems"%s*:%s*{%s*}') ~= nil
+  elseif mode == "scan" then
+    return find(body, '"Count"%s*:%s*100[^%d]') ~= nil
+      or (find(body, '"Items"', 1, true) ~= nil and find(body, '"LastEvaluatedKey"', 1, true) == nil)
   elseif mode == "put" then
     return find(body, '"__type"', 1, true) == nil
   else -- mixed: a GetItem answer with the item, or a PutItem answer

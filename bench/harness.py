@@ -35,6 +35,7 @@ WORKLOADS = [  # id, wrk mode, description
     ("W4", "query", "Query 1 partition of bench2, 10 items"),
     ("W5", "update", "UpdateItem ADD #c :one (#c = counter)"),
     ("W6", "batch", "BatchWriteItem 25 x 1 KB"),
+    ("W7", "scan", "Scan bench2, Limit 100, random start key"),
 ]
 DEFAULT_SYSTEMS = "flywheel,flywheel-mem,dynalite,dynalite-mem,moto,ceiling"
 # Pairs for the ratio table: (numerator, denominator).
@@ -102,7 +103,7 @@ class Config:
         if unknown:
             sys.exit(f"unknown system(s) {unknown}; known: {', '.join(SYSTEMS)}")
         if not self.workloads:
-            sys.exit(f"BENCH_WORKLOADS={wl!r} selects nothing; use ids W1..W6 or modes put,get,...")
+            sys.exit(f"BENCH_WORKLOADS={wl!r} selects nothing; use ids W1..W7 or modes put,get,...")
 
 
 def sys_flywheel(c, port, data):
@@ -437,6 +438,8 @@ def report(c, results, started, finished):
             notes = w["notes"]
             if mode == "batch" and w["rps"]:
                 notes = f"= {w['rps'] * 25:,.0f} items/s" + (f"; {notes}" if notes else "")
+            if mode == "scan" and w["rps"]:
+                notes = f"≈ {w['rps'] * 100:,.0f} items/s" + (f"; {notes}" if notes else "")
             flag = "" if w["valid"] else "**INVALID** (errors > 0.1%): "
             L.append(f"| {r['system']} | {wid} {mode} | {fnum(w['rps'])} | {w['p50_ms']:.2f} | {w['p99_ms']:.2f} | "
                      f"{err} | {flag}{md(notes)} |")

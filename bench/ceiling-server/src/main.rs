@@ -306,6 +306,7 @@ impl Store {
 struct Fixed {
     get: Bytes,
     query: Bytes,
+    scan: Bytes,
     update: Bytes,
     batch: Bytes,
     list: Bytes,
@@ -322,6 +323,10 @@ impl Fixed {
         Fixed {
             get: Bytes::from(format!(r#"{{"Item":{{"pk":{{"S":"user000042"}},"val":{{"S":"{val}"}}}}}}"#)),
             query: Bytes::from(format!(r#"{{"Items":[{}],"Count":10,"ScannedCount":10}}"#, items.join(","))),
+            scan: Bytes::from(format!(
+                r#"{{"Items":[{}],"Count":100,"ScannedCount":100,"LastEvaluatedKey":{{"pk":{{"S":"part0042"}},"sk":{{"N":"10"}}}}}}"#,
+                (0..10).map(|_| items.join(",")).collect::<Vec<_>>().join(",")
+            )),
             update: Bytes::from_static(br#"{"Attributes":{"counter":{"N":"1"}}}"#),
             batch: Bytes::from_static(br#"{"UnprocessedItems":{}}"#),
             list: Bytes::from_static(br#"{"TableNames":["bench","bench2"]}"#),
@@ -333,6 +338,7 @@ impl Fixed {
         match op {
             "GetItem" => self.get.clone(),
             "Query" => self.query.clone(),
+            "Scan" => self.scan.clone(),
             "UpdateItem" => self.update.clone(),
             "BatchWriteItem" => self.batch.clone(),
             "ListTables" => self.list.clone(),
