@@ -18,7 +18,8 @@ pub fn expr_error(e: ExprError) -> ApiError {
     ApiError::validation(e.message)
 }
 
-const COMPARISON_OPERATORS: &[&str] = &[
+/// The legacy ComparisonOperator enumeration, in DynamoDB's order.
+pub(crate) const COMPARISON_OPERATORS: &[&str] = &[
     "EQ",
     "NE",
     "IN",

@@ -1,6 +1,7 @@
 //! Query and Scan: one contiguous key range (Query: one partition key, sorted by sort key; Scan:
 //! a slice of the hash space), read up to Limit items or 1 MB, then filtered and projected.
 
+use std::collections::HashMap;
 use std::ops::Bound;
 
 use flywheel_expr::legacy::{self, parameters};
@@ -15,7 +16,7 @@ use flywheel_types::{item_size_bytes, Item, KeyValue};
 
 use crate::capacity::{consumed, read_units, ReturnCapacity};
 use crate::catalog::{KeySchema, Table};
-use crate::conditions::{expr_error, parse_conditional_operator};
+use crate::conditions::{expr_error, parse_conditional_operator, COMPARISON_OPERATORS};
 use crate::items::key_from_key_param;
 use crate::{storage_error, Engine, RequestContext};
 
@@ -27,34 +28,16 @@ const TOTAL_SEGMENTS_MAX: i64 = 1_000_000;
 fn convert_legacy(
     c: &mut Constraints,
     path: &str,
-    conditions: &std::collections::HashMap<String, LegacyCondition>,
-) -> std::collections::HashMap<String, legacy::LegacyCondition> {
+    conditions: &HashMap<String, LegacyCondition>,
+) -> HashMap<String, legacy::LegacyCondition> {
     let mut names: Vec<&String> = conditions.keys().collect();
     names.sort();
-    let mut out = std::collections::HashMap::new();
+    let mut out = HashMap::new();
     for name in names {
         let cond = &conditions[name];
         let member = format!("{path}.{name}.member.comparisonOperator");
         c.required(&member, &cond.comparison_operator);
-        c.one_of(
-            &member,
-            &cond.comparison_operator,
-            &[
-                "EQ",
-                "NE",
-                "IN",
-                "LE",
-                "LT",
-                "GE",
-                "GT",
-                "BETWEEN",
-                "NOT_NULL",
-                "NULL",
-                "CONTAINS",
-                "NOT_CONTAINS",
-                "BEGINS_WITH",
-            ],
-        );
+        c.one_of(&member, &cond.comparison_operator, COMPARISON_OPERATORS);
         if let Some(op) = cond.comparison_operator.as_deref().and_then(legacy::ComparisonOperator::from_wire) {
             out.insert(
                 name.clone(),
@@ -103,6 +86,35 @@ fn check_select(
         Some("COUNT") => Ok(true),
         _ => Ok(false),
     }
+}
+
+/// The filter and projection of a Query or Scan, from expressions or their legacy forms; then
+/// the request's unused placeholders are reported (after every expression is parsed, as DynamoDB
+/// does).
+fn read_expressions(
+    resolver: &mut Resolver<'_>,
+    filter_expression: &Option<String>,
+    legacy_filter: Option<&HashMap<String, legacy::LegacyCondition>>,
+    op: Option<legacy::ConditionalOperator>,
+    projection_expression: &Option<String>,
+    attributes_to_get: &Option<Vec<String>>,
+) -> Result<(Option<Condition>, Option<Vec<flywheel_expr::DocumentPath>>), ApiError> {
+    let filter = match filter_expression {
+        Some(text) => Some(flywheel_expr::parse_condition(text, resolver, ExpressionKind::Filter).map_err(expr_error)?),
+        None => match legacy_filter {
+            Some(f) => legacy::filter_condition(f.iter(), op).map_err(expr_error)?,
+            None => None,
+        },
+    };
+    let projection = match projection_expression {
+        Some(text) => Some(flywheel_expr::parse_projection(text, resolver).map_err(expr_error)?.paths),
+        None => match attributes_to_get {
+            Some(names) => Some(legacy::attributes_to_get(names).map_err(expr_error)?.paths),
+            None => None,
+        },
+    };
+    resolver.check_unused().map_err(expr_error)?;
+    Ok((filter, projection))
 }
 
 /// Every top-level attribute name a condition reads.
@@ -282,23 +294,14 @@ impl Engine {
             ),
             None => None,
         };
-        let filter = match &input.filter_expression {
-            Some(text) => {
-                Some(flywheel_expr::parse_condition(text, &mut resolver, ExpressionKind::Filter).map_err(expr_error)?)
-            }
-            None => match &legacy_filter {
-                Some(f) => legacy::filter_condition(f.iter(), op).map_err(expr_error)?,
-                None => None,
-            },
-        };
-        let projection = match &input.projection_expression {
-            Some(text) => Some(flywheel_expr::parse_projection(text, &mut resolver).map_err(expr_error)?.paths),
-            None => match &input.attributes_to_get {
-                Some(names) => Some(legacy::attributes_to_get(names).map_err(expr_error)?.paths),
-                None => None,
-            },
-        };
-        resolver.check_unused().map_err(expr_error)?;
+        let (filter, projection) = read_expressions(
+            &mut resolver,
+            &input.filter_expression,
+            legacy_filter.as_ref(),
+            op,
+            &input.projection_expression,
+            &input.attributes_to_get,
+        )?;
         let count_only = check_select(
             &input.select,
             input.projection_expression.is_some(),
@@ -418,23 +421,14 @@ impl Engine {
         let mut resolver =
             Resolver::new(input.expression_attribute_names.as_ref(), input.expression_attribute_values.as_ref())
                 .map_err(expr_error)?;
-        let filter = match &input.filter_expression {
-            Some(text) => {
-                Some(flywheel_expr::parse_condition(text, &mut resolver, ExpressionKind::Filter).map_err(expr_error)?)
-            }
-            None => match &legacy_filter {
-                Some(f) => legacy::filter_condition(f.iter(), op).map_err(expr_error)?,
-                None => None,
-            },
-        };
-        let projection = match &input.projection_expression {
-            Some(text) => Some(flywheel_expr::parse_projection(text, &mut resolver).map_err(expr_error)?.paths),
-            None => match &input.attributes_to_get {
-                Some(names) => Some(legacy::attributes_to_get(names).map_err(expr_error)?.paths),
-                None => None,
-            },
-        };
-        resolver.check_unused().map_err(expr_error)?;
+        let (filter, projection) = read_expressions(
+            &mut resolver,
+            &input.filter_expression,
+            legacy_filter.as_ref(),
+            op,
+            &input.projection_expression,
+            &input.attributes_to_get,
+        )?;
         let count_only = check_select(
             &input.select,
             input.projection_expression.is_some(),

@@ -235,6 +235,24 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// Shape constraints shared by CreateTable and UpdateTable.
+fn check_throughput_and_stream(
+    c: &mut Constraints,
+    throughput: &Option<flywheel_protocol::model::ProvisionedThroughput>,
+    stream: &Option<StreamSpecification>,
+) {
+    if let Some(pt) = throughput {
+        c.required("provisionedThroughput.readCapacityUnits", &pt.read_capacity_units);
+        c.required("provisionedThroughput.writeCapacityUnits", &pt.write_capacity_units);
+        c.at_least("provisionedThroughput.readCapacityUnits", pt.read_capacity_units, 1);
+        c.at_least("provisionedThroughput.writeCapacityUnits", pt.write_capacity_units, 1);
+    }
+    if let Some(s) = stream {
+        c.required("streamSpecification.streamEnabled", &s.stream_enabled);
+        c.one_of("streamSpecification.streamViewType", &s.stream_view_type, STREAM_VIEW_TYPES);
+    }
+}
+
 fn validate_create(input: &CreateTableInput) -> Result<(), ApiError> {
     let mut c = Constraints::new();
     c.required("attributeDefinitions", &input.attribute_definitions);
@@ -261,16 +279,7 @@ fn validate_create(input: &CreateTableInput) -> Result<(), ApiError> {
         }
     }
     c.one_of("billingMode", &input.billing_mode, BILLING_MODES);
-    if let Some(pt) = &input.provisioned_throughput {
-        c.required("provisionedThroughput.readCapacityUnits", &pt.read_capacity_units);
-        c.required("provisionedThroughput.writeCapacityUnits", &pt.write_capacity_units);
-        c.at_least("provisionedThroughput.readCapacityUnits", pt.read_capacity_units, 1);
-        c.at_least("provisionedThroughput.writeCapacityUnits", pt.write_capacity_units, 1);
-    }
-    if let Some(s) = &input.stream_specification {
-        c.required("streamSpecification.streamEnabled", &s.stream_enabled);
-        c.one_of("streamSpecification.streamViewType", &s.stream_view_type, STREAM_VIEW_TYPES);
-    }
+    check_throughput_and_stream(&mut c, &input.provisioned_throughput, &input.stream_specification);
     c.one_of("tableClass", &input.table_class, TABLE_CLASSES);
     if let Some(tags) = &input.tags {
         check_tags(&mut c, "tags", tags);
@@ -495,16 +504,7 @@ impl Engine {
         c.table_name("tableName", &input.table_name);
         c.one_of("billingMode", &input.billing_mode, BILLING_MODES);
         c.one_of("tableClass", &input.table_class, TABLE_CLASSES);
-        if let Some(pt) = &input.provisioned_throughput {
-            c.required("provisionedThroughput.readCapacityUnits", &pt.read_capacity_units);
-            c.required("provisionedThroughput.writeCapacityUnits", &pt.write_capacity_units);
-            c.at_least("provisionedThroughput.readCapacityUnits", pt.read_capacity_units, 1);
-            c.at_least("provisionedThroughput.writeCapacityUnits", pt.write_capacity_units, 1);
-        }
-        if let Some(s) = &input.stream_specification {
-            c.required("streamSpecification.streamEnabled", &s.stream_enabled);
-            c.one_of("streamSpecification.streamViewType", &s.stream_view_type, STREAM_VIEW_TYPES);
-        }
+        check_throughput_and_stream(&mut c, &input.provisioned_throughput, &input.stream_specification);
         c.finish()?;
         let nothing = input.provisioned_throughput.is_none()
             && input.billing_mode.is_none()
