@@ -12,4 +12,4 @@ if [ ! -x .venv/bin/pytest ] || ! cmp -s tests/python/requirements.txt .venv/req
   .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
   cp tests/python/requirements.txt .venv/requirements.txt
 fi
-FLYWHEEL_BIN="$PWD/target/debug/flywheel" .venv/bin/pytest tests/python -q -p no:cacheprovider
+FLYWHEEL_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/flywheel" .venv/bin/pytest tests/python -q -p no:cacheprovider
