@@ -8,7 +8,7 @@
 use flywheel_protocol::constraints::Constraints;
 use flywheel_protocol::model::{DeleteItemInput, GetItemInput, ItemOutput, PutItemInput};
 use flywheel_protocol::ApiError;
-use flywheel_storage::WriteBatch;
+use flywheel_storage::{Ticket, WriteBatch};
 use flywheel_types::codec::{decode_item, encode_item};
 use flywheel_types::key::item_key;
 use flywheel_types::limits::{ITEM_SIZE_BYTES_MAX, PARTITION_KEY_BYTES_MAX, SORT_KEY_BYTES_MAX};
@@ -189,17 +189,19 @@ impl Engine {
     {
         let index = Table::partition_index(&key.storage_key);
         let partition = &table.partitions[index];
-        let ticket = {
+        // What happened under the writer: a commit to wait for, or an answer given without
+        // writing (which still depends on what the partition has committed so far).
+        let locked: Result<(Ticket, Option<Item>, Option<Item>), Result<WriteOutcome, ApiError>> = async {
             let _writer = partition.writer.lock().await;
             if table.dropped.load(std::sync::atomic::Ordering::Acquire) {
-                return Err(ApiError::table_not_found());
+                return Err(Err(ApiError::table_not_found()));
             }
-            let old = self.read_item(table, &key.storage_key)?;
-            let mutation = decide(old.as_ref())?;
+            let old = self.read_item(table, &key.storage_key).map_err(Err)?;
+            let mutation = decide(old.as_ref()).map_err(Err)?;
             let old_size = old.as_ref().map_or(0, item_size_bytes) as i64;
             let mut batch = WriteBatch::new();
             let (new, count_delta, new_size) = match mutation {
-                None => return Ok(WriteOutcome { new: old.clone(), old }),
+                None => return Err(Ok(WriteOutcome { new: old.clone(), old })),
                 Some(Mutation::Put(item)) => {
                     let size = item_size_bytes(&item) as i64;
                     batch.put(&table.items, key.storage_key.clone(), encode_item(&item));
@@ -208,7 +210,7 @@ impl Engine {
                 Some(Mutation::Delete) => {
                     if old.is_none() {
                         // Deleting nothing changes nothing: no write, no stream record.
-                        return Ok(WriteOutcome { old: None, new: None });
+                        return Err(Ok(WriteOutcome { old: None, new: None }));
                     }
                     batch.delete(&table.items, key.storage_key.clone());
                     (None, -1, 0)
@@ -224,17 +226,27 @@ impl Engine {
                 Ok(t) => t,
                 Err(e) => {
                     partition.end_commit(self.storage.durability().issued());
-                    return Err(storage_error(e));
+                    return Err(Err(storage_error(e)));
                 }
             };
             partition.end_commit(ticket);
             partition.item_count.store(count, std::sync::atomic::Ordering::Relaxed);
             partition.size_bytes.store(size, std::sync::atomic::Ordering::Relaxed);
-            (ticket, old, new)
-        };
-        let (ticket, old, new) = ticket;
-        self.storage.durability().wait(ticket).await.map_err(storage_error)?;
-        Ok(WriteOutcome { old, new })
+            Ok((ticket, old, new))
+        }
+        .await;
+        match locked {
+            Ok((ticket, old, new)) => {
+                self.storage.durability().wait(ticket).await.map_err(storage_error)?;
+                Ok(WriteOutcome { old, new })
+            }
+            Err(answer) => {
+                // A failed condition or a no-op was decided on the partition's latest state,
+                // which may include writes not yet durable: answer only once they are.
+                partition.settle_read(self.storage.as_ref()).await.map_err(storage_error)?;
+                answer
+            }
+        }
     }
 
     pub async fn put_item(&self, ctx: &RequestContext, input: PutItemInput) -> Result<ItemOutput, ApiError> {

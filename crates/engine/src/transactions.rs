@@ -284,6 +284,11 @@ impl Engine {
             olds.push(old);
         }
         if failed {
+            // The answer rests on the partitions' latest state: give it once that is durable.
+            drop(guards);
+            for (table, index) in &order {
+                table.partitions[*index].settle_read(self.storage.as_ref()).await.map_err(storage_error)?;
+            }
             return Err(cancelled(reasons));
         }
         let mut news: Vec<Option<Option<Item>>> = Vec::with_capacity(planned.len());
