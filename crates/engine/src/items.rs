@@ -152,6 +152,9 @@ pub enum Mutation {
     Delete,
 }
 
+/// A batch committed under a partition's writer: its ticket, and the item before and after.
+type Committed = (Ticket, Option<Item>, Option<Item>);
+
 /// The outcome of a committed (or skipped) write.
 pub struct WriteOutcome {
     pub old: Option<Item>,
@@ -191,7 +194,7 @@ impl Engine {
         let partition = &table.partitions[index];
         // What happened under the writer: a commit to wait for, or an answer given without
         // writing (which still depends on what the partition has committed so far).
-        let locked: Result<(Ticket, Option<Item>, Option<Item>), Result<WriteOutcome, ApiError>> = async {
+        let locked: Result<Committed, Result<WriteOutcome, ApiError>> = async {
             let _writer = partition.writer.lock().await;
             if table.dropped.load(std::sync::atomic::Ordering::Acquire) {
                 return Err(Err(ApiError::table_not_found()));
