@@ -150,3 +150,21 @@ def test_bank_transfers_conserve_the_total(ddb, table, endpoint):
     assert snapshots and all(s == total for s in snapshots), set(snapshots)
     final = ddb.scan(TableName=table, ConsistentRead=True)["Items"]
     assert sum(int(i["balance"]["N"]) for i in final) == total
+
+
+def test_update_that_fails_on_the_stored_item_cancels_with_validation_error(ddb, table):
+    # An update that is valid as an expression but fails on the stored item (ADD of a number to a
+    # string attribute) cancels the transaction with reason code ValidationError for that action,
+    # and nothing of the transaction is written.
+    ddb.put_item(TableName=table, Item={"pk": {"S": "s"}, "name": {"S": "text"}})
+    with pytest.raises(ClientError) as e:
+        ddb.transact_write_items(TransactItems=[
+            put(table, "untouched"),
+            {"Update": {"TableName": table, "Key": {"pk": {"S": "s"}}, "UpdateExpression": "ADD #n :one",
+                        "ExpressionAttributeNames": {"#n": "name"},
+                        "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+        ])
+    assert support.error_of(e)[0] == "TransactionCanceledException"
+    reasons = e.value.response["CancellationReasons"]
+    assert [r["Code"] for r in reasons] == ["None", "ValidationError"]
+    assert "Item" not in ddb.get_item(TableName=table, Key={"pk": {"S": "untouched"}})

@@ -292,6 +292,7 @@ impl Engine {
             return Err(cancelled(reasons));
         }
         let mut news: Vec<Option<Option<Item>>> = Vec::with_capacity(planned.len());
+        let mut cancellation = None;
         for (i, p) in planned.iter().enumerate() {
             let old = &olds[i];
             let new = match &p.action {
@@ -322,12 +323,21 @@ impl Engine {
                         let mut reasons: Vec<(String, String)> =
                             planned.iter().map(|_| ("None".to_string(), reason("None", None, None))).collect();
                         reasons[i] = ("ValidationError".to_string(), reason("ValidationError", Some(&e.message), None));
-                        return Err(cancelled(reasons));
+                        cancellation = Some(cancelled(reasons));
+                        break;
                     }
                     Some(Some(item))
                 }
             };
             news.push(new);
+        }
+        if let Some(e) = cancellation {
+            // Decided on the partitions' latest state: answer once that state is durable.
+            drop(guards);
+            for (table, index) in &order {
+                table.partitions[*index].settle_read(self.storage.as_ref()).await.map_err(storage_error)?;
+            }
+            return Err(e);
         }
 
         // One batch: every item change plus the statistics of every touched partition.
