@@ -67,6 +67,13 @@ pub struct KeySchema {
     pub sk: Option<(String, ValueType)>,
 }
 
+impl KeySchema {
+    /// The key attribute names: partition key, then sort key if any.
+    pub fn names(&self) -> Vec<&str> {
+        std::iter::once(self.pk.as_str()).chain(self.sk.iter().map(|(n, _)| n.as_str())).collect()
+    }
+}
+
 impl TableMeta {
     /// Derives the key schema; the catalog only ever stores validated schemas.
     pub fn key(&self) -> KeySchema {

@@ -133,6 +133,21 @@ pub fn validate_item_values(item: &Item) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The options every single-item write shares: ReturnConsumedCapacity,
+/// ReturnItemCollectionMetrics and ReturnValuesOnConditionCheckFailure. Returns what capacity to
+/// report and whether a failed condition returns the item.
+pub(crate) fn write_options(
+    c: &mut Constraints,
+    return_consumed_capacity: &Option<String>,
+    return_item_collection_metrics: &Option<String>,
+    return_values_on_condition_check_failure: &Option<String>,
+) -> (ReturnCapacity, bool) {
+    let capacity = ReturnCapacity::parse(c, return_consumed_capacity);
+    c.one_of("returnItemCollectionMetrics", return_item_collection_metrics, &["SIZE", "NONE"]);
+    c.one_of("returnValuesOnConditionCheckFailure", return_values_on_condition_check_failure, &["ALL_OLD", "NONE"]);
+    (capacity, return_values_on_condition_check_failure.as_deref() == Some("ALL_OLD"))
+}
+
 /// What ReturnValues asked for on a put or delete.
 fn parse_return_values(c: &mut Constraints, value: &Option<String>) -> Result<bool, ApiError> {
     c.one_of("returnValues", value, &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"]);
@@ -257,12 +272,11 @@ impl Engine {
         c.required("item", &input.item);
         c.table_name("tableName", &input.table_name);
         let return_old = parse_return_values(&mut c, &input.return_values)?;
-        let capacity = ReturnCapacity::parse(&mut c, &input.return_consumed_capacity);
-        c.one_of("returnItemCollectionMetrics", &input.return_item_collection_metrics, &["SIZE", "NONE"]);
-        c.one_of(
-            "returnValuesOnConditionCheckFailure",
+        let (capacity, return_old_on_failure) = write_options(
+            &mut c,
+            &input.return_consumed_capacity,
+            &input.return_item_collection_metrics,
             &input.return_values_on_condition_check_failure,
-            &["ALL_OLD", "NONE"],
         );
         c.finish()?;
         check_put_delete_return_values(&input.return_values)?;
@@ -276,7 +290,6 @@ impl Engine {
         let table = self.get_item_table(ctx, &input.table_name)?;
         let item = input.item.unwrap_or_default();
         let key = key_from_item(&table.key, &item)?;
-        let return_old_on_failure = input.return_values_on_condition_check_failure.as_deref() == Some("ALL_OLD");
         let new_size = item_size_bytes(&item);
         let outcome = self
             .write_item(&table, &key, |old| {
@@ -298,12 +311,11 @@ impl Engine {
         c.required("key", &input.key);
         c.table_name("tableName", &input.table_name);
         let return_old = parse_return_values(&mut c, &input.return_values)?;
-        let capacity = ReturnCapacity::parse(&mut c, &input.return_consumed_capacity);
-        c.one_of("returnItemCollectionMetrics", &input.return_item_collection_metrics, &["SIZE", "NONE"]);
-        c.one_of(
-            "returnValuesOnConditionCheckFailure",
+        let (capacity, return_old_on_failure) = write_options(
+            &mut c,
+            &input.return_consumed_capacity,
+            &input.return_item_collection_metrics,
             &input.return_values_on_condition_check_failure,
-            &["ALL_OLD", "NONE"],
         );
         c.finish()?;
         check_put_delete_return_values(&input.return_values)?;
@@ -316,7 +328,6 @@ impl Engine {
         )?;
         let table = self.get_item_table(ctx, &input.table_name)?;
         let key = key_from_key_param(&table.key, input.key.as_ref().unwrap_or(&Item::new()))?;
-        let return_old_on_failure = input.return_values_on_condition_check_failure.as_deref() == Some("ALL_OLD");
         let outcome = self
             .write_item(&table, &key, |old| {
                 check(&condition, old, return_old_on_failure)?;

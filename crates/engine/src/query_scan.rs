@@ -163,8 +163,7 @@ fn check_filter_keys(filter: &Option<Condition>, schema: &KeySchema) -> Result<(
     let Some(f) = filter else { return Ok(()) };
     let mut names = Vec::new();
     condition_attributes(f, &mut names);
-    let keys = std::iter::once(schema.pk.as_str()).chain(schema.sk.iter().map(|(n, _)| n.as_str()));
-    for key in keys {
+    for key in schema.names() {
         if names.contains(&key) {
             return Err(ApiError::validation(format!(
                 "Filter Expression can only contain non-primary key attributes: Primary key attribute: {key}"
@@ -184,6 +183,20 @@ struct Page {
 }
 
 impl Engine {
+    /// The table a Query or Scan reads; no table has indexes yet, so any IndexName is missing.
+    fn get_read_table(
+        &self,
+        ctx: &RequestContext,
+        table_name: &Option<String>,
+        index_name: &Option<String>,
+    ) -> Result<crate::catalog::TableRef, ApiError> {
+        let table = self.get_item_table(ctx, table_name)?;
+        if let Some(index) = index_name {
+            return Err(ApiError::validation(format!("The table does not have the specified index: {index}")));
+        }
+        Ok(table)
+    }
+
     fn read_page(
         &self,
         table: &Table,
@@ -309,10 +322,7 @@ impl Engine {
             &input.index_name,
         )?;
 
-        let table = self.get_item_table(ctx, &input.table_name)?;
-        if let Some(index) = &input.index_name {
-            return Err(ApiError::validation(format!("The table does not have the specified index: {index}")));
-        }
+        let table = self.get_read_table(ctx, &input.table_name, &input.index_name)?;
         let schema = &table.key;
         let sk_name = schema.sk.as_ref().map(|(n, _)| n.as_str());
         let key =
@@ -435,10 +445,7 @@ impl Engine {
             input.attributes_to_get.is_some(),
             &input.index_name,
         )?;
-        let table = self.get_item_table(ctx, &input.table_name)?;
-        if let Some(index) = &input.index_name {
-            return Err(ApiError::validation(format!("The table does not have the specified index: {index}")));
-        }
+        let table = self.get_read_table(ctx, &input.table_name, &input.index_name)?;
         // Segment i of T owns hashes [i·2³²/T, (i+1)·2³²/T).
         let bound = |i: u64| -> u64 { (i << 32) / total };
         let mut start = Bound::Included((bound(segment) as u32).to_be_bytes().to_vec());

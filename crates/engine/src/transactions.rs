@@ -19,8 +19,8 @@ use flywheel_protocol::wire::WireItem;
 use flywheel_protocol::{ApiError, ErrorKind};
 use flywheel_storage::WriteBatch;
 use flywheel_types::codec::encode_item;
-use flywheel_types::limits::{ITEM_SIZE_BYTES_MAX, TRANSACT_ITEMS_MAX};
-use flywheel_types::{item_size_bytes, validate_value, Item};
+use flywheel_types::limits::TRANSACT_ITEMS_MAX;
+use flywheel_types::{item_size_bytes, Item};
 use serde::Serialize;
 
 use crate::capacity::{consumed, read_units, write_units, ReturnCapacity};
@@ -28,6 +28,7 @@ use crate::catalog::{encode_stats, stats_key, Table, TableRef};
 use crate::conditions::{self, expr_error, Condition};
 use crate::items::{key_from_item, key_from_key_param, PrimaryKey};
 use crate::projection::Projection;
+use crate::update_item::validate_updated_item;
 use crate::{storage_error, Engine, RequestContext};
 
 /// How long a ClientRequestToken is remembered.
@@ -301,24 +302,13 @@ impl Engine {
                 Action::Put(item) => Some(Some(item.clone())),
                 Action::Update(update) => {
                     let mut item = old.clone().unwrap_or_else(|| p.key.attributes.clone());
-                    let names: Vec<&str> = std::iter::once(p.table.key.pk.as_str())
-                        .chain(p.table.key.sk.iter().map(|(n, _)| n.as_str()))
-                        .collect();
                     let result = match update {
-                        Some(u) => flywheel_expr::apply_update(u, &mut item, &names).map(|_| ()).map_err(expr_error),
+                        Some(u) => flywheel_expr::apply_update(u, &mut item, &p.table.key.names())
+                            .map(|_| ())
+                            .map_err(expr_error),
                         None => Ok(()),
                     }
-                    .and_then(|()| {
-                        for v in item.values() {
-                            validate_value(v).map_err(|e| ApiError::validation(e.0))?;
-                        }
-                        if item_size_bytes(&item) > ITEM_SIZE_BYTES_MAX {
-                            return Err(ApiError::validation(
-                                "Item size to update has exceeded the maximum allowed size",
-                            ));
-                        }
-                        Ok(())
-                    });
+                    .and_then(|()| validate_updated_item(&item));
                     if let Err(e) = result {
                         let mut reasons: Vec<(String, String)> =
                             planned.iter().map(|_| ("None".to_string(), reason("None", None, None))).collect();

@@ -8,9 +8,9 @@ use flywheel_protocol::ApiError;
 use flywheel_types::limits::ITEM_SIZE_BYTES_MAX;
 use flywheel_types::{item_size_bytes, validate_value, Item};
 
-use crate::capacity::{consumed, write_units, ReturnCapacity};
+use crate::capacity::{consumed, write_units};
 use crate::conditions::{self, expr_error};
-use crate::items::{check, key_from_key_param, Mutation};
+use crate::items::{check, key_from_key_param, write_options, Mutation};
 use crate::{Engine, RequestContext};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -22,18 +22,28 @@ enum ReturnValues {
     UpdatedNew,
 }
 
+/// What DynamoDB checks of an item after an update: value rules and the 400 KB limit.
+pub(crate) fn validate_updated_item(item: &Item) -> Result<(), ApiError> {
+    for v in item.values() {
+        validate_value(v).map_err(|e| ApiError::validation(e.0))?;
+    }
+    if item_size_bytes(item) > ITEM_SIZE_BYTES_MAX {
+        return Err(ApiError::validation("Item size to update has exceeded the maximum allowed size"));
+    }
+    Ok(())
+}
+
 impl Engine {
     pub async fn update_item(&self, ctx: &RequestContext, input: UpdateItemInput) -> Result<ItemOutput, ApiError> {
         let mut c = Constraints::new();
         c.required("key", &input.key);
         c.table_name("tableName", &input.table_name);
         c.one_of("returnValues", &input.return_values, &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"]);
-        let capacity = ReturnCapacity::parse(&mut c, &input.return_consumed_capacity);
-        c.one_of("returnItemCollectionMetrics", &input.return_item_collection_metrics, &["SIZE", "NONE"]);
-        c.one_of(
-            "returnValuesOnConditionCheckFailure",
+        let (capacity, return_old_on_failure) = write_options(
+            &mut c,
+            &input.return_consumed_capacity,
+            &input.return_item_collection_metrics,
             &input.return_values_on_condition_check_failure,
-            &["ALL_OLD", "NONE"],
         );
         c.finish()?;
         let return_values = match input.return_values.as_deref() {
@@ -54,24 +64,16 @@ impl Engine {
         )?;
         let table = self.get_item_table(ctx, &input.table_name)?;
         let key = key_from_key_param(&table.key, input.key.as_ref().unwrap_or(&Item::new()))?;
-        let return_old_on_failure = input.return_values_on_condition_check_failure.as_deref() == Some("ALL_OLD");
-        let key_names: Vec<String> =
-            std::iter::once(table.key.pk.clone()).chain(table.key.sk.iter().map(|(n, _)| n.clone())).collect();
         let mut applied: Option<UpdateOutcome> = None;
         let outcome = self
             .write_item(&table, &key, |old| {
                 check(&condition, old, return_old_on_failure)?;
                 let mut item = old.cloned().unwrap_or_else(|| key.attributes.clone());
                 if let Some(update) = &update {
-                    let names: Vec<&str> = key_names.iter().map(String::as_str).collect();
-                    applied = Some(flywheel_expr::apply_update(update, &mut item, &names).map_err(expr_error)?);
+                    applied =
+                        Some(flywheel_expr::apply_update(update, &mut item, &table.key.names()).map_err(expr_error)?);
                 }
-                for v in item.values() {
-                    validate_value(v).map_err(|e| ApiError::validation(e.0))?;
-                }
-                if item_size_bytes(&item) > ITEM_SIZE_BYTES_MAX {
-                    return Err(ApiError::validation("Item size to update has exceeded the maximum allowed size"));
-                }
+                validate_updated_item(&item)?;
                 Ok(Some(Mutation::Put(item)))
             })
             .await?;
