@@ -18,7 +18,7 @@ def endpoint():
     if external:
         yield external
         return
-    server = support.Server().start()
+    server = support.Server(args=support.SESSION_SERVER_ARGS).start()
     try:
         yield server.endpoint
     finally:
@@ -36,6 +36,12 @@ def endpoint():
 def ddb(endpoint):
     """The client every test uses, with boto3's parameter validation on."""
     return support.make_client(endpoint)
+
+
+@pytest.fixture(scope="session")
+def streams(endpoint):
+    """A DynamoDB Streams client on the same endpoint, as applications build one."""
+    return support.make_client(endpoint, service="dynamodbstreams")
 
 
 @pytest.fixture(scope="session")

@@ -54,9 +54,10 @@ def free_port() -> int:
 class Server:
     """One Flywheel process. `data_dir=None` runs it `--in-memory`."""
 
-    def __init__(self, data_dir=None, port=None):
+    def __init__(self, data_dir=None, port=None, args=()):
         self.binary = flywheel_bin()
         self.data_dir = data_dir
+        self.extra_args = list(args)
         self.port = port or free_port()
         self.process = None
         self.log_path = Path(tempfile.mkstemp(prefix="flywheel-", suffix=".log")[1])
@@ -74,6 +75,7 @@ class Server:
             )
         args = [str(self.binary), "--listen", f"127.0.0.1:{self.port}"]
         args += ["--data-dir", str(self.data_dir)] if self.data_dir else ["--in-memory"]
+        args += self.extra_args
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         log.close()
@@ -128,7 +130,12 @@ class Server:
         self.kill()
 
 
-def make_client(endpoint: str, *, validate=True, retries=3, read_timeout=60):
+# The session server sweeps expired items every half second (DynamoDB: within days), so TTL tests
+# can watch items go.
+SESSION_SERVER_ARGS = ["--ttl-scan-interval", "0.5"]
+
+
+def make_client(endpoint: str, *, validate=True, retries=3, read_timeout=60, service="dynamodb"):
     """A boto3 client as an application would build it. `validate=False` turns off boto3's own
     parameter checks so a test can send what boto3 would refuse and see what the server says."""
     config = Config(
@@ -139,7 +146,7 @@ def make_client(endpoint: str, *, validate=True, retries=3, read_timeout=60):
         read_timeout=read_timeout,
     )
     return boto3.client(
-        "dynamodb",
+        service,
         endpoint_url=endpoint,
         region_name=REGION,
         aws_access_key_id=ACCESS_KEY,

@@ -13,6 +13,9 @@ use flywheel_storage::{Storage, Ticket, TreeHandle};
 use flywheel_types::ValueType;
 use serde::{Deserialize, Serialize};
 
+use crate::indexes::{Index, IndexMeta};
+use crate::streams::{Stream, StreamMeta};
+
 /// Hash ranges per table. On disk: the statistics keys name partitions by index, so changing
 /// this needs a migration.
 pub const PARTITIONS_PER_TABLE: usize = 16;
@@ -57,6 +60,15 @@ pub struct TableMeta {
     pub deletion_protection: bool,
     #[serde(default)]
     pub table_class: Option<String>,
+    /// Secondary indexes, local and global, in creation order.
+    #[serde(default)]
+    pub indexes: Vec<IndexMeta>,
+    /// Every stream the table has had that is still readable; the current one is last.
+    #[serde(default)]
+    pub streams: Vec<StreamMeta>,
+    /// Time to live: the attribute holding each item's expiry, when enabled.
+    #[serde(default)]
+    pub ttl_attribute: Option<String>,
 }
 
 /// The key schema in the form the item path needs.
@@ -75,16 +87,19 @@ impl KeySchema {
 }
 
 impl TableMeta {
+    /// The declared type of an attribute (key attributes of the table and its indexes).
+    pub fn attribute_type(&self, name: &str) -> ValueType {
+        self.attribute_definitions
+            .iter()
+            .find(|d| d.attribute_name.as_deref() == Some(name))
+            .and_then(|d| d.attribute_type.as_deref())
+            .and_then(ValueType::from_wire)
+            .unwrap_or(ValueType::S)
+    }
+
     /// Derives the key schema; the catalog only ever stores validated schemas.
     pub fn key(&self) -> KeySchema {
-        let type_of = |name: &str| {
-            self.attribute_definitions
-                .iter()
-                .find(|d| d.attribute_name.as_deref() == Some(name))
-                .and_then(|d| d.attribute_type.as_deref())
-                .and_then(ValueType::from_wire)
-                .unwrap_or(ValueType::S)
-        };
+        let type_of = |name: &str| self.attribute_type(name);
         let mut pk = String::new();
         let mut sk = None;
         for k in &self.key_schema {
@@ -155,10 +170,20 @@ pub struct Table {
     pub key: KeySchema,
     pub items: TreeHandle,
     pub partitions: Vec<Partition>,
+    /// The live secondary indexes (a snapshot is taken under a partition's writer).
+    pub indexes: parking_lot::RwLock<Arc<Vec<Arc<Index>>>>,
+    /// Every readable stream; the enabled one, if any, is last.
+    pub streams: parking_lot::RwLock<Vec<Arc<Stream>>>,
 }
 
 impl Table {
-    pub fn new(meta: TableMeta, items: TreeHandle, stats: &[(i64, i64)]) -> Table {
+    pub fn new(
+        meta: TableMeta,
+        items: TreeHandle,
+        stats: &[(i64, i64)],
+        indexes: Vec<Arc<Index>>,
+        streams: Vec<Arc<Stream>>,
+    ) -> Table {
         let key = meta.key();
         let partitions = (0..PARTITIONS_PER_TABLE)
             .map(|i| {
@@ -172,7 +197,19 @@ impl Table {
             key,
             items,
             partitions,
+            indexes: parking_lot::RwLock::new(Arc::new(indexes)),
+            streams: parking_lot::RwLock::new(streams),
         }
+    }
+
+    /// The enabled stream, if any.
+    pub fn current_stream(&self) -> Option<Arc<Stream>> {
+        self.streams.read().last().filter(|s| s.is_enabled()).cloned()
+    }
+
+    /// A live index by name.
+    pub fn find_index(&self, name: &str) -> Option<Arc<Index>> {
+        self.indexes.read().iter().find(|i| i.name == name).cloned()
     }
 
     /// The partition owning a storage key (by its hash prefix).
@@ -202,6 +239,22 @@ pub fn stats_key(table_id: &str, partition: usize) -> Vec<u8> {
 
 pub fn stats_prefix(table_id: &str) -> Vec<u8> {
     format!("stats\0{table_id}\0").into_bytes()
+}
+
+/// `istats\0TABLEID\0INDEX\0NN` → 16 bytes (entry count, size bytes) of one index's entries
+/// written by base partition NN.
+pub fn index_stats_key(table_id: &str, index: &str, partition: usize) -> Vec<u8> {
+    format!("istats\0{table_id}\0{index}\0{partition:02}").into_bytes()
+}
+
+pub fn index_stats_prefix(table_id: &str, index: &str) -> Vec<u8> {
+    format!("istats\0{table_id}\0{index}\0").into_bytes()
+}
+
+/// `strim\0TABLEID\0LABEL\0NN` → u64 big-endian: the first sequence number shard NN of the
+/// stream still holds after trimming.
+pub fn stream_trim_key(table_id: &str, label: &str, shard: usize) -> Vec<u8> {
+    format!("strim\0{table_id}\0{label}\0{shard:02}").into_bytes()
 }
 
 pub fn encode_stats(count: i64, size: i64) -> Vec<u8> {

@@ -6,18 +6,20 @@
 //! a client sees can be lost by a crash.
 
 use flywheel_protocol::constraints::Constraints;
-use flywheel_protocol::model::{DeleteItemInput, GetItemInput, ItemOutput, PutItemInput};
+use flywheel_protocol::model::{DeleteItemInput, GetItemInput, ItemCollectionMetrics, ItemOutput, PutItemInput};
 use flywheel_protocol::ApiError;
-use flywheel_storage::{Ticket, WriteBatch};
-use flywheel_types::codec::{decode_item, encode_item};
-use flywheel_types::key::item_key;
+use flywheel_storage::Ticket;
+use flywheel_types::codec::decode_item;
+use flywheel_types::key::{item_key, partition_prefix, prefix_successor};
 use flywheel_types::limits::{ITEM_SIZE_BYTES_MAX, PARTITION_KEY_BYTES_MAX, SORT_KEY_BYTES_MAX};
 use flywheel_types::{item_size_bytes, validate_value, AttributeValue, Item, KeyValue, ValueType};
 
 use crate::capacity::{consumed, read_units, write_units, ReturnCapacity};
-use crate::catalog::{encode_stats, stats_key, KeySchema, Table, TableRef};
+use crate::catalog::{KeySchema, Table, TableRef};
+use crate::change::Staging;
 use crate::conditions::{self, Condition};
 use crate::projection::Projection;
+use crate::streams::Origin;
 use crate::{storage_error, Engine, RequestContext};
 
 /// The primary key of an item: storage key plus the key attributes themselves.
@@ -198,8 +200,22 @@ impl Engine {
     /// written. Returns once the write is durable.
     pub(crate) async fn write_item<F>(
         &self,
-        table: &Table,
+        table: &TableRef,
         key: &PrimaryKey,
+        decide: F,
+    ) -> Result<WriteOutcome, ApiError>
+    where
+        F: FnOnce(Option<&Item>) -> Result<Option<Mutation>, ApiError>,
+    {
+        self.write_item_as(table, key, Origin::Client, decide).await
+    }
+
+    /// [`Engine::write_item`] on behalf of `origin` (a client, or the TTL sweeper).
+    pub(crate) async fn write_item_as<F>(
+        &self,
+        table: &TableRef,
+        key: &PrimaryKey,
+        origin: Origin,
         decide: F,
     ) -> Result<WriteOutcome, ApiError>
     where
@@ -215,32 +231,21 @@ impl Engine {
                 return Err(Err(ApiError::table_not_found()));
             }
             let old = self.read_item(table, &key.storage_key).map_err(Err)?;
-            let mutation = decide(old.as_ref()).map_err(Err)?;
-            let old_size = old.as_ref().map_or(0, item_size_bytes) as i64;
-            let mut batch = WriteBatch::new();
-            let (new, count_delta, new_size) = match mutation {
+            let new = match decide(old.as_ref()).map_err(Err)? {
                 None => return Err(Ok(WriteOutcome { new: old.clone(), old })),
-                Some(Mutation::Put(item)) => {
-                    let size = item_size_bytes(&item) as i64;
-                    batch.put(&table.items, key.storage_key.clone(), encode_item(&item));
-                    (Some(item), i64::from(old.is_none()), size)
-                }
-                Some(Mutation::Delete) => {
-                    if old.is_none() {
-                        // Deleting nothing changes nothing: no write, no stream record.
-                        return Err(Ok(WriteOutcome { old: None, new: None }));
-                    }
-                    batch.delete(&table.items, key.storage_key.clone());
-                    (None, -1, 0)
-                }
+                Some(Mutation::Put(item)) => Some(item),
+                Some(Mutation::Delete) => None,
             };
-            let count = partition.item_count.load(std::sync::atomic::Ordering::Relaxed) + count_delta;
-            let size = partition.size_bytes.load(std::sync::atomic::Ordering::Relaxed) + new_size - old_size;
-            let table_id = table.meta.read().id.clone();
-            batch.put(&self.catalog_tree, stats_key(&table_id, index), encode_stats(count, size));
+            let mut staging = Staging::new();
+            staging.stage(table, &key.storage_key, old.as_ref(), new.as_ref(), origin).map_err(Err)?;
+            if staging.is_empty() {
+                // Nothing changes (a delete of nothing, a put of the same item): no write, no
+                // stream record.
+                return Err(Ok(WriteOutcome { old, new }));
+            }
+            let (batch, published) = staging.finish(&self.catalog_tree);
             partition.begin_commit();
-            let result = self.storage.commit(batch);
-            let ticket = match result {
+            let ticket = match self.storage.commit(batch) {
                 Ok(t) => t,
                 Err(e) => {
                     partition.end_commit(self.storage.durability().issued());
@@ -248,8 +253,7 @@ impl Engine {
                 }
             };
             partition.end_commit(ticket);
-            partition.item_count.store(count, std::sync::atomic::Ordering::Relaxed);
-            partition.size_bytes.store(size, std::sync::atomic::Ordering::Relaxed);
+            published.apply();
             Ok((ticket, old, new))
         }
         .await;
@@ -303,6 +307,7 @@ impl Engine {
             attributes: if return_old { outcome.old } else { None },
             item: None,
             consumed_capacity: consumed(&table_name, write_units(new_size.max(old_size)), capacity),
+            item_collection_metrics: collection_metrics(&table, &key, &input.return_item_collection_metrics)?,
         })
     }
 
@@ -340,6 +345,7 @@ impl Engine {
             attributes: if return_old { outcome.old } else { None },
             item: None,
             consumed_capacity: consumed(&table_name, write_units(old_size), capacity),
+            item_collection_metrics: collection_metrics(&table, &key, &input.return_item_collection_metrics)?,
         })
     }
 
@@ -371,8 +377,42 @@ impl Engine {
             attributes: None,
             item: item.map(|i| projection.apply(i)),
             consumed_capacity: consumed(&table_name, read_units(size, consistent), capacity),
+            item_collection_metrics: None,
         })
     }
+}
+
+/// ItemCollectionMetrics for a write to a table with local secondary indexes, when asked for:
+/// the size of the item collection (the items sharing the partition key, and their entries in
+/// the local indexes).
+pub(crate) fn collection_metrics(
+    table: &Table,
+    key: &PrimaryKey,
+    asked: &Option<String>,
+) -> Result<Option<ItemCollectionMetrics>, ApiError> {
+    if asked.as_deref() != Some("SIZE") {
+        return Ok(None);
+    }
+    let locals: Vec<_> = table.indexes.read().iter().filter(|i| !i.global).cloned().collect();
+    if locals.is_empty() {
+        return Ok(None);
+    }
+    let pk = key.attributes.get(&table.key.pk).and_then(KeyValue::from_attribute).ok_or_else(ApiError::internal)?;
+    let prefix = partition_prefix(&pk);
+    let end = prefix_successor(&prefix);
+    let mut bytes = 0usize;
+    let trees = std::iter::once(&table.items).chain(locals.iter().map(|i| &i.tree));
+    for tree in trees {
+        let upper = end.as_deref().map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+        for entry in tree.range(std::ops::Bound::Included(&prefix), upper, false) {
+            let (_, v) = entry.map_err(storage_error)?;
+            bytes += decode_item(&v).map(|i| item_size_bytes(&i)).unwrap_or(v.len());
+        }
+    }
+    let gb = (bytes as f64 / (1u64 << 30) as f64).floor();
+    let mut collection_key = Item::new();
+    collection_key.insert(table.key.pk.clone(), pk.to_attribute());
+    Ok(Some(ItemCollectionMetrics { item_collection_key: collection_key, size_estimate_range_gb: [gb, gb + 1.0] }))
 }
 
 /// Evaluates a write's condition against the current item; a failure aborts the write with

@@ -8,15 +8,21 @@
 //! What it does not know: HTTP, signatures, JSON framing (the protocol crate decodes and encodes
 //! the typed model), or how bytes reach disk (the storage trait).
 
+pub mod backfill;
 pub mod batch;
 pub mod capacity;
 pub mod catalog;
+pub(crate) mod change;
 pub mod conditions;
+pub mod indexes;
 pub mod items;
+pub mod maintenance;
 pub mod projection;
 pub mod query_scan;
+pub mod streams;
 pub mod tables;
 pub mod transactions;
+pub mod ttl;
 pub mod update_item;
 
 use std::collections::HashMap;
@@ -26,7 +32,11 @@ use flywheel_protocol::{decode, decode_enveloped, encode, ApiError, ErrorKind, O
 use flywheel_storage::{Storage, StorageError, TreeHandle};
 use parking_lot::RwLock;
 
-use crate::catalog::{decode_stats, stats_prefix, Table, TableMeta, TableRef, PARTITIONS_PER_TABLE};
+use crate::catalog::{
+    decode_stats, index_stats_prefix, stats_prefix, stream_trim_key, Table, TableMeta, TableRef, PARTITIONS_PER_TABLE,
+};
+use crate::indexes::Index;
+use crate::streams::Stream;
 
 /// The catalog tree's name.
 const CATALOG_TREE: &str = "catalog";
@@ -38,6 +48,10 @@ pub struct EngineConfig {
     pub account_id: String,
     /// Most tables per region.
     pub tables_per_region_max: usize,
+    /// How often the TTL sweeper looks for expired items.
+    pub ttl_scan_interval: std::time::Duration,
+    /// How long stream records stay readable.
+    pub stream_retention: std::time::Duration,
 }
 
 impl Default for EngineConfig {
@@ -45,6 +59,8 @@ impl Default for EngineConfig {
         EngineConfig {
             account_id: "000000000000".to_string(),
             tables_per_region_max: flywheel_types::limits::TABLES_PER_REGION_DEFAULT,
+            ttl_scan_interval: std::time::Duration::from_secs(600),
+            stream_retention: std::time::Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -67,6 +83,75 @@ pub struct Engine {
     /// TransactWriteItems outcomes by ClientRequestToken.
     idempotency: transactions::IdempotencyCache,
     config: EngineConfig,
+    /// Wakes the maintenance task (an index is waiting to be backfilled).
+    wake: tokio::sync::Notify,
+}
+
+/// The 16 per-partition statistics records under a catalog prefix.
+fn read_stats(catalog: &TreeHandle, prefix: &[u8]) -> Result<Vec<(i64, i64)>, StorageError> {
+    let mut stats = vec![(0, 0); PARTITIONS_PER_TABLE];
+    let mut end = prefix.to_vec();
+    *end.last_mut().expect("prefix is not empty") += 1;
+    for entry in catalog.range(std::ops::Bound::Included(prefix), std::ops::Bound::Excluded(&end), false) {
+        let (k, v) = entry?;
+        let index: usize =
+            std::str::from_utf8(&k[prefix.len()..]).ok().and_then(|s| s.parse().ok()).unwrap_or(usize::MAX);
+        if let Some(slot) = stats.get_mut(index) {
+            *slot = decode_stats(&v);
+        }
+    }
+    Ok(stats)
+}
+
+/// Opens a table's trees and restores its statistics, indexes and streams from the catalog.
+pub(crate) fn load_table(
+    storage: &dyn Storage,
+    catalog: &TreeHandle,
+    mut meta: TableMeta,
+) -> Result<Table, StorageError> {
+    // Catalogs written before streams were recorded name an enabled stream by its label alone:
+    // it becomes a stream with no records yet (saved with the next change to the table).
+    if let (true, Some(spec), Some(label)) = (meta.streams.is_empty(), &meta.stream_specification, &meta.stream_label) {
+        if spec.stream_enabled == Some(true) {
+            meta.streams.push(streams::StreamMeta {
+                tree: format!("stream/{}/{label}", meta.id),
+                label: label.clone(),
+                view_type: spec.stream_view_type.clone().unwrap_or_default(),
+                created: meta.creation_time,
+                disabled_at: None,
+                ending: None,
+            });
+        }
+    }
+    meta.stream_specification = None;
+    meta.stream_label = None;
+    let items = storage.open_tree(&meta.items_tree)?;
+    let stats = read_stats(catalog, &stats_prefix(&meta.id))?;
+    let mut indexes = Vec::new();
+    for im in &meta.indexes {
+        let index = Index::new(im, &|n| meta.attribute_type(n), storage.open_tree(&im.tree)?);
+        for (i, (c, s)) in read_stats(catalog, &index_stats_prefix(&meta.id, &im.name))?.into_iter().enumerate() {
+            index.stats[i].0.store(c, std::sync::atomic::Ordering::Relaxed);
+            index.stats[i].1.store(s, std::sync::atomic::Ordering::Relaxed);
+        }
+        indexes.push(Arc::new(index));
+    }
+    let mut streams = Vec::new();
+    for sm in &meta.streams {
+        let mut trimmed = vec![0u64; PARTITIONS_PER_TABLE];
+        for (shard, slot) in trimmed.iter_mut().enumerate() {
+            if let Some(v) = catalog.get(&stream_trim_key(&meta.id, &sm.label, shard))? {
+                let mut b = [0u8; 8];
+                if v.len() == 8 {
+                    b.copy_from_slice(&v);
+                }
+                *slot = u64::from_be_bytes(b);
+            }
+        }
+        let tree = storage.open_tree(&sm.tree)?;
+        streams.push(Arc::new(Stream::open(sm.clone(), &meta.arn, tree, &trimmed)?));
+    }
+    Ok(Table::new(meta, items, &stats, indexes, streams))
 }
 
 pub(crate) fn storage_error(e: StorageError) -> ApiError {
@@ -89,21 +174,9 @@ impl Engine {
             })
             .collect::<Result<_, _>>()?;
         for meta in metas {
-            let items = storage.open_tree(&meta.items_tree)?;
-            let mut stats = vec![(0, 0); PARTITIONS_PER_TABLE];
-            let sp = stats_prefix(&meta.id);
-            let mut sp_end = sp.clone();
-            *sp_end.last_mut().expect("prefix is not empty") += 1;
-            for entry in catalog_tree.range(std::ops::Bound::Included(&sp), std::ops::Bound::Excluded(&sp_end), false) {
-                let (k, v) = entry?;
-                let index: usize =
-                    std::str::from_utf8(&k[sp.len()..]).ok().and_then(|s| s.parse().ok()).unwrap_or(usize::MAX);
-                if let Some(slot) = stats.get_mut(index) {
-                    *slot = decode_stats(&v);
-                }
-            }
             let key = (meta.region.clone(), meta.name.clone());
-            tables.insert(key, Arc::new(Table::new(meta, items, &stats)));
+            let table = load_table(storage.as_ref(), &catalog_tree, meta)?;
+            tables.insert(key, Arc::new(table));
         }
         tracing::info!(tables = tables.len(), "catalog loaded");
         Ok(Engine {
@@ -113,6 +186,7 @@ impl Engine {
             ddl: tokio::sync::Mutex::new(()),
             idempotency: transactions::IdempotencyCache::default(),
             config,
+            wake: tokio::sync::Notify::new(),
         })
     }
 
@@ -153,6 +227,11 @@ impl Engine {
             Operation::TransactWriteItems => self.transact_write_items(ctx, decode(body)?, body).await,
             Operation::TransactGetItems => self.transact_get_items(ctx, decode(body)?).await.map(|r| encode(&r)),
             Operation::UpdateItem => self.update_item(ctx, decode(body)?).await.map(|r| encode(&r)),
+            Operation::UpdateTimeToLive => self.update_time_to_live(ctx, decode(body)?).await.map(|r| encode(&r)),
+            Operation::ListStreams => self.list_streams(ctx, decode(body)?).map(|r| encode(&r)),
+            Operation::DescribeStream => self.describe_stream(ctx, decode(body)?).map(|r| encode(&r)),
+            Operation::GetShardIterator => self.get_shard_iterator(ctx, decode(body)?).map(|r| encode(&r)),
+            Operation::GetRecords => self.get_records(ctx, decode(body)?).await,
             other => Err(ApiError::new(
                 ErrorKind::UnknownOperation,
                 format!("Flywheel does not implement the {} operation yet", other.name()),

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::ops::Bound;
+use std::sync::Arc;
 
 use flywheel_expr::legacy::{self, parameters};
 use flywheel_expr::{Condition, ExpressionKind, KeyCondition, Operand, Resolver, SortKeyCondition};
@@ -17,6 +18,7 @@ use flywheel_types::{item_size_bytes, Item, KeyValue};
 use crate::capacity::{consumed, read_units, ReturnCapacity};
 use crate::catalog::{KeySchema, Table};
 use crate::conditions::{expr_error, parse_conditional_operator, COMPARISON_OPERATORS};
+use crate::indexes::{Index, Projected};
 use crate::items::key_from_key_param;
 use crate::{storage_error, Engine, RequestContext};
 
@@ -183,30 +185,43 @@ struct Page {
 }
 
 impl Engine {
-    /// The table a Query or Scan reads; no table has indexes yet, so any IndexName is missing.
+    /// The table a Query or Scan reads, and the index if it names one.
     fn get_read_table(
         &self,
         ctx: &RequestContext,
         table_name: &Option<String>,
         index_name: &Option<String>,
-    ) -> Result<crate::catalog::TableRef, ApiError> {
+        consistent: bool,
+    ) -> Result<(crate::catalog::TableRef, Option<Arc<Index>>), ApiError> {
         let table = self.get_item_table(ctx, table_name)?;
-        if let Some(index) = index_name {
-            return Err(ApiError::validation(format!("The table does not have the specified index: {index}")));
+        let Some(name) = index_name else { return Ok((table, None)) };
+        let index = table
+            .find_index(name)
+            .ok_or_else(|| ApiError::validation(format!("The table does not have the specified index: {name}")))?;
+        if index.global && consistent {
+            return Err(ApiError::validation("Consistent reads are not supported on global secondary indexes"));
         }
-        Ok(table)
+        if !index.is_active() {
+            return Err(ApiError::validation(format!("Cannot read from backfilling global secondary index: {name}")));
+        }
+        Ok((table, Some(index)))
     }
 
     fn read_page(
         &self,
         table: &Table,
+        source: &Source,
         start: Bound<Vec<u8>>,
         end: Bound<Vec<u8>>,
         reverse: bool,
         plan: &Plan,
     ) -> Result<Page, ApiError> {
         let mut page = Page { items: Vec::new(), count: 0, scanned: 0, bytes: 0, last_key: None };
-        let iter = table.items.range(start.as_ref().map(Vec::as_slice), end.as_ref().map(Vec::as_slice), reverse);
+        let tree = match source {
+            Source::Table => &table.items,
+            Source::Index { index, .. } => &index.tree,
+        };
+        let iter = tree.range(start.as_ref().map(Vec::as_slice), end.as_ref().map(Vec::as_slice), reverse);
         let mut stopped_early = false;
         let mut last: Option<Item> = None;
         for entry in iter {
@@ -215,17 +230,28 @@ impl Engine {
                 break;
             }
             let (_, value) = entry.map_err(storage_error)?;
-            let item = decode_item(&value).map_err(|e| {
+            let mut item = decode_item(&value).map_err(|e| {
                 tracing::error!(error = %e, "corrupt item");
                 ApiError::internal()
             })?;
+            if let Source::Index { fetch_base: true, .. } = source {
+                // A local index that does not hold every attribute asked for: read the item.
+                let base_key = base_storage_key(&table.key, &item);
+                match base_key.and_then(|k| self.read_item(table, &k).transpose()) {
+                    Some(found) => item = found?,
+                    None => continue,
+                }
+            }
             page.scanned += 1;
             page.bytes += item_size_bytes(&item);
             let keep = match &plan.filter {
                 Some(f) => flywheel_expr::evaluate(f, Some(&item)).map_err(expr_error)?,
                 None => true,
             };
-            last = Some(key_of(&table.key, &item));
+            last = Some(match source {
+                Source::Table => key_of(&table.key, &item),
+                Source::Index { index, .. } => index.key_of(&table.key, &item),
+            });
             if keep {
                 page.count += 1;
                 if !plan.count_only {
@@ -322,8 +348,13 @@ impl Engine {
             &input.index_name,
         )?;
 
-        let table = self.get_read_table(ctx, &input.table_name, &input.index_name)?;
-        let schema = &table.key;
+        let consistent = input.consistent_read.unwrap_or(false);
+        let (table, index) = self.get_read_table(ctx, &input.table_name, &input.index_name, consistent)?;
+        let source = read_source(&table, &index, &input.select, &projection, &filter)?;
+        let schema = match &index {
+            Some(i) => &i.key,
+            None => &table.key,
+        };
         let sk_name = schema.sk.as_ref().map(|(n, _)| n.as_str());
         let key =
             match (&key_cond, &legacy_keys) {
@@ -337,7 +368,7 @@ impl Engine {
         if input.filter_expression.is_some() {
             check_filter_keys(&filter, schema)?;
         }
-        let (mut start, mut end) = query_range(schema, &key)?;
+        let (mut start, mut end) = query_range(schema, &key, index.is_some())?;
         let forward = input.scan_index_forward.unwrap_or(true);
         if let Some(esk) = &input.exclusive_start_key {
             let has_all_keys =
@@ -345,7 +376,7 @@ impl Engine {
             if !has_all_keys {
                 return Err(ApiError::validation("The provided starting key is invalid"));
             }
-            let k = key_from_key_param(schema, esk)
+            let k = start_key(&table, &index, esk)
                 .map_err(|_| ApiError::validation("The provided key element does not match the schema"))?;
             if esk.get(&schema.pk) != Some(&key.partition_key) {
                 return Err(ApiError::validation(
@@ -353,9 +384,9 @@ impl Engine {
                 ));
             }
             if forward {
-                start = Bound::Excluded(k.storage_key);
+                start = Bound::Excluded(k);
             } else {
-                end = Bound::Excluded(k.storage_key);
+                end = Bound::Excluded(k);
             }
         }
         let plan = Plan {
@@ -366,13 +397,19 @@ impl Engine {
             },
             count_only,
             limit: input.limit.map(|l| l as usize),
-            consistent: input.consistent_read.unwrap_or(false),
+            consistent,
             capacity,
         };
-        let page = self.read_page(&table, start, end, !forward, &plan)?;
-        let pk = KeyValue::from_attribute(&key.partition_key).ok_or_else(ApiError::internal)?;
-        let partition = &table.partitions[Table::partition_index(&partition_prefix(&pk))];
-        partition.settle_read(self.storage.as_ref()).await.map_err(storage_error)?;
+        let page = self.read_page(&table, &source, start, end, !forward, &plan)?;
+        match &index {
+            // A local index shares the table's partitioning; a global one spans every partition.
+            Some(i) if i.global => self.settle_all(&table).await?,
+            _ => {
+                let pk = KeyValue::from_attribute(&key.partition_key).ok_or_else(ApiError::internal)?;
+                let partition = &table.partitions[Table::partition_index(&partition_prefix(&pk))];
+                partition.settle_read(self.storage.as_ref()).await.map_err(storage_error)?;
+            }
+        }
         Ok(self.output(&table, page, &plan))
     }
 
@@ -445,7 +482,9 @@ impl Engine {
             input.attributes_to_get.is_some(),
             &input.index_name,
         )?;
-        let table = self.get_read_table(ctx, &input.table_name, &input.index_name)?;
+        let consistent = input.consistent_read.unwrap_or(false);
+        let (table, index) = self.get_read_table(ctx, &input.table_name, &input.index_name, consistent)?;
+        let source = read_source(&table, &index, &input.select, &projection, &filter)?;
         // Segment i of T owns hashes [i·2³²/T, (i+1)·2³²/T).
         let bound = |i: u64| -> u64 { (i << 32) / total };
         let mut start = Bound::Included((bound(segment) as u32).to_be_bytes().to_vec());
@@ -455,20 +494,19 @@ impl Engine {
             Bound::Excluded((bound(segment + 1) as u32).to_be_bytes().to_vec())
         };
         if let Some(esk) = &input.exclusive_start_key {
-            let k = key_from_key_param(&table.key, esk).map_err(|_| {
+            let k = start_key(&table, &index, esk).map_err(|_| {
                 ApiError::validation(
                     "The provided starting key is invalid: The provided key element does not match the schema",
                 )
             })?;
-            let hash =
-                u64::from(u32::from_be_bytes([k.storage_key[0], k.storage_key[1], k.storage_key[2], k.storage_key[3]]));
+            let hash = u64::from(u32::from_be_bytes([k[0], k[1], k[2], k[3]]));
             let in_segment = hash >= bound(segment) && (segment + 1 == total || hash < bound(segment + 1));
             if !in_segment {
                 return Err(ApiError::validation(format!(
                     "The provided starting key is invalid: Invalid ExclusiveStartKey. Please use ExclusiveStartKey with correct Segment. TotalSegments: {total} Segment: {segment}"
                 )));
             }
-            start = Bound::Excluded(k.storage_key);
+            start = Bound::Excluded(k);
         }
         let plan = Plan {
             filter,
@@ -478,10 +516,10 @@ impl Engine {
             },
             count_only,
             limit: input.limit.map(|l| l as usize),
-            consistent: input.consistent_read.unwrap_or(false),
+            consistent,
             capacity,
         };
-        let page = self.read_page(&table, start, end, false, &plan)?;
+        let page = self.read_page(&table, &source, start, end, false, &plan)?;
         self.settle_all(&table).await?;
         Ok(self.output(&table, page, &plan))
     }
@@ -505,7 +543,9 @@ fn key_of(schema: &KeySchema, item: &Item) -> Item {
 /// A storage-key range: start and end bounds.
 type KeyRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
 
-fn query_range(schema: &KeySchema, key: &KeyCondition) -> Result<KeyRange, ApiError> {
+/// `suffixed`: the tree is an index, whose entries continue after the index key with the base
+/// table's key, so a bound "at" a key value must cover every entry that starts with it.
+fn query_range(schema: &KeySchema, key: &KeyCondition, suffixed: bool) -> Result<KeyRange, ApiError> {
     let pk = KeyValue::from_attribute(&key.partition_key).ok_or_else(ApiError::internal)?;
     let prefix = partition_prefix(&pk);
     let prefix_end = prefix_successor(&prefix).map_or(Bound::Unbounded, Bound::Excluded);
@@ -513,15 +553,30 @@ fn query_range(schema: &KeySchema, key: &KeyCondition) -> Result<KeyRange, ApiEr
         let sk = KeyValue::from_attribute(v).ok_or_else(ApiError::internal)?;
         Ok(item_key(&pk, Some(&sk)))
     };
+    // Just past every entry starting with `k` (for tables, `k` itself is the only one).
+    let after = |k: Vec<u8>| -> Bound<Vec<u8>> {
+        if suffixed {
+            prefix_successor(&k).map_or(Bound::Unbounded, Bound::Excluded)
+        } else {
+            Bound::Included(k)
+        }
+    };
     if schema.sk.is_none() {
-        return Ok((Bound::Included(prefix.clone()), Bound::Included(prefix)));
+        return Ok((Bound::Included(prefix.clone()), after(prefix)));
     }
     Ok(match &key.sort_key {
         None => (Bound::Included(prefix), prefix_end),
-        Some(SortKeyCondition::Eq(v)) => (Bound::Included(with(v)?), Bound::Included(with(v)?)),
+        Some(SortKeyCondition::Eq(v)) => (Bound::Included(with(v)?), after(with(v)?)),
         Some(SortKeyCondition::Lt(v)) => (Bound::Included(prefix), Bound::Excluded(with(v)?)),
-        Some(SortKeyCondition::Le(v)) => (Bound::Included(prefix), Bound::Included(with(v)?)),
-        Some(SortKeyCondition::Gt(v)) => (Bound::Excluded(with(v)?), prefix_end),
+        Some(SortKeyCondition::Le(v)) => (Bound::Included(prefix), after(with(v)?)),
+        Some(SortKeyCondition::Gt(v)) => {
+            let start = match after(with(v)?) {
+                Bound::Included(k) => Bound::Excluded(k),
+                Bound::Excluded(k) => Bound::Included(k),
+                Bound::Unbounded => Bound::Excluded(prefix_end_key(&prefix)),
+            };
+            (start, prefix_end)
+        }
         Some(SortKeyCondition::Ge(v)) => (Bound::Included(with(v)?), prefix_end),
         Some(SortKeyCondition::Between(lo, hi)) => {
             let (lo, hi) = (with(lo)?, with(hi)?);
@@ -529,7 +584,7 @@ fn query_range(schema: &KeySchema, key: &KeyCondition) -> Result<KeyRange, ApiEr
                 // An empty range; DynamoDB rejects inverted bounds while parsing.
                 (Bound::Included(lo.clone()), Bound::Excluded(lo))
             } else {
-                (Bound::Included(lo), Bound::Included(hi))
+                (Bound::Included(lo), after(hi))
             }
         }
         Some(SortKeyCondition::BeginsWith(p)) => {
@@ -540,4 +595,77 @@ fn query_range(schema: &KeySchema, key: &KeyCondition) -> Result<KeyRange, ApiEr
             (Bound::Included(start), end)
         }
     })
+}
+
+/// A key past every key starting with `prefix` (only for the all-0xFF corner case).
+fn prefix_end_key(prefix: &[u8]) -> Vec<u8> {
+    let mut k = prefix.to_vec();
+    k.extend_from_slice(&[0xFF; 8]);
+    k
+}
+
+/// Where a Query or Scan reads.
+enum Source {
+    Table,
+    /// An index; `fetch_base`: a local index that does not hold everything asked for, so each
+    /// item is read from the table.
+    Index {
+        index: Arc<Index>,
+        fetch_base: bool,
+    },
+}
+
+/// Decides the source of a read, checking Select against the index's projection.
+fn read_source(
+    table: &Table,
+    index: &Option<Arc<Index>>,
+    select: &Option<String>,
+    projection: &Option<Vec<flywheel_expr::DocumentPath>>,
+    filter: &Option<Condition>,
+) -> Result<Source, ApiError> {
+    let Some(index) = index else { return Ok(Source::Table) };
+    let all_projected = index.projected == Projected::All;
+    let wants_all = select.as_deref() == Some("ALL_ATTRIBUTES");
+    if index.global && wants_all && !all_projected {
+        return Err(ApiError::validation(format!(
+            "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global secondary index {} because its projection type is not ALL",
+            index.name
+        )));
+    }
+    let mut names: Vec<&str> = projection.iter().flatten().map(|p| p.top_level_name()).collect();
+    if let Some(f) = filter {
+        condition_attributes(f, &mut names);
+    }
+    let missing = names.iter().any(|n| !index.holds(&table.key, n));
+    let fetch_base = !index.global && !all_projected && (wants_all || missing);
+    Ok(Source::Index { index: index.clone(), fetch_base })
+}
+
+/// The storage key of an ExclusiveStartKey: the table's item key, or an index entry's key.
+fn start_key(table: &Table, index: &Option<Arc<Index>>, esk: &Item) -> Result<Vec<u8>, ApiError> {
+    let base = key_from_key_param(&table.key, &key_of(&table.key, esk))?;
+    let Some(index) = index else {
+        if esk.len() != base.attributes.len() {
+            return Err(ApiError::validation("The provided key element does not match the schema"));
+        }
+        return Ok(base.storage_key);
+    };
+    let mismatch = || ApiError::validation("The provided key element does not match the schema");
+    let value = |name: &str| esk.get(name).and_then(KeyValue::from_attribute).ok_or_else(mismatch);
+    let pk = value(&index.key.pk)?;
+    let sk = match &index.key.sk {
+        Some((name, _)) => Some(value(name)?),
+        None => None,
+    };
+    Ok(Index::entry_key(&pk, sk.as_ref(), &base.storage_key))
+}
+
+/// The table's storage key of an item (from its key attributes).
+fn base_storage_key(schema: &KeySchema, item: &Item) -> Option<Vec<u8>> {
+    let pk = KeyValue::from_attribute(item.get(&schema.pk)?)?;
+    let sk = match &schema.sk {
+        Some((name, _)) => Some(KeyValue::from_attribute(item.get(name)?)?),
+        None => None,
+    };
+    Some(item_key(&pk, sk.as_ref()))
 }

@@ -7,16 +7,27 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use flywheel_protocol::constraints::Constraints;
 use flywheel_protocol::model::{
-    BillingModeSummary, CreateTableInput, ListTablesInput, ListTagsOfResourceInput, ProvisionedThroughputDescription,
-    SseDescription, StreamSpecification, TableClassSummary, TableDescription, TableNameInput, Tag, TagResourceInput,
-    UntagResourceInput, UpdateTableInput,
+    BillingModeSummary, CreateTableInput, IndexDescription, ListTablesInput, ListTagsOfResourceInput,
+    ProvisionedThroughputDescription, SecondaryIndex, SseDescription, StreamSpecification, TableClassSummary,
+    TableDescription, TableNameInput, Tag, TagResourceInput, UntagResourceInput, UpdateTableInput,
 };
 use flywheel_protocol::ApiError;
 use flywheel_storage::WriteBatch;
 use flywheel_types::limits::{LIST_TABLES_LIMIT_MAX, TAGS_PER_RESOURCE_MAX, TAG_KEY_LENGTH_MAX, TAG_VALUE_LENGTH_MAX};
 use serde::Serialize;
 
-use crate::catalog::{stats_key, table_key, Table, TableMeta, TableRef, PARTITIONS_PER_TABLE};
+use crate::backfill::{new_index_tree, plan_index_updates, IndexChange, GLOBAL_SECONDARY_INDEXES_MAX};
+use crate::catalog::{
+    index_stats_key, stats_key, stream_trim_key, table_key, Table, TableMeta, TableRef, PARTITIONS_PER_TABLE,
+};
+use crate::indexes::{check_index_key_schema, check_projection, Index, IndexMeta};
+use crate::streams::{Stream, StreamMeta};
+
+/// Most local secondary indexes per table.
+const LOCAL_SECONDARY_INDEXES_MAX: usize = 5;
+
+/// Most `NonKeyAttributes` summed over a table's indexes.
+const PROJECTED_ATTRIBUTES_MAX: usize = 100;
 use crate::{storage_error, Engine, RequestContext};
 
 const BILLING_MODES: &[&str] = &["PROVISIONED", "PAY_PER_REQUEST"];
@@ -29,10 +40,43 @@ fn now_seconds() -> f64 {
     (d.as_millis() as f64) / 1000.0
 }
 
+/// The index descriptions of a table (local first, then global), as DescribeTable shows them.
+fn describe_indexes(table: &Table, meta: &TableMeta, global: bool) -> Option<Vec<IndexDescription>> {
+    let live = table.indexes.read().clone();
+    let out: Vec<IndexDescription> = meta
+        .indexes
+        .iter()
+        .filter(|m| m.global == global)
+        .map(|m| {
+            let index = live.iter().find(|i| i.name == m.name);
+            let active = index.is_none_or(|i| i.is_active());
+            IndexDescription {
+                index_name: m.name.clone(),
+                key_schema: m.key_schema.clone(),
+                projection: m.projection.clone(),
+                index_status: global.then(|| if active { "ACTIVE" } else { "CREATING" }.to_string()),
+                backfilling: (global && !active).then_some(true),
+                provisioned_throughput: global.then_some(ProvisionedThroughputDescription {
+                    number_of_decreases_today: 0,
+                    read_capacity_units: m.read_capacity_units,
+                    write_capacity_units: m.write_capacity_units,
+                    last_increase_date_time: None,
+                    last_decrease_date_time: None,
+                }),
+                index_size_bytes: index.map_or(0, |i| i.size_bytes()),
+                item_count: index.map_or(0, |i| i.item_count()),
+                index_arn: format!("{}/index/{}", meta.arn, m.name),
+            }
+        })
+        .collect();
+    (!out.is_empty()).then_some(out)
+}
+
 fn describe(table: &Table, status: &str) -> TableDescription {
     let meta = table.meta.read();
     let pay_per_request = meta.billing_mode == "PAY_PER_REQUEST";
-    let stream_enabled = meta.stream_specification.as_ref().and_then(|s| s.stream_enabled).unwrap_or(false);
+    let latest = meta.streams.last();
+    let stream_enabled = latest.is_some_and(|s| s.disabled_at.is_none());
     TableDescription {
         table_name: meta.name.clone(),
         table_arn: meta.arn.clone(),
@@ -55,9 +99,13 @@ fn describe(table: &Table, status: &str) -> TableDescription {
         item_count: table.item_count(),
         table_size_bytes: table.size_bytes(),
         deletion_protection_enabled: meta.deletion_protection,
-        stream_specification: meta.stream_specification.clone().filter(|_| stream_enabled),
-        latest_stream_arn: meta.stream_label.as_ref().map(|l| format!("{}/stream/{l}", meta.arn)),
-        latest_stream_label: meta.stream_label.clone(),
+        stream_specification: latest
+            .filter(|_| stream_enabled)
+            .map(|s| StreamSpecification { stream_enabled: Some(true), stream_view_type: Some(s.view_type.clone()) }),
+        latest_stream_arn: latest.map(|s| format!("{}/stream/{}", meta.arn, s.label)),
+        latest_stream_label: latest.map(|s| s.label.clone()),
+        local_secondary_indexes: describe_indexes(table, &meta, false),
+        global_secondary_indexes: describe_indexes(table, &meta, true),
         sse_description: meta.sse_enabled.then(|| SseDescription {
             status: "ENABLED".to_string(),
             sse_type: "KMS".to_string(),
@@ -138,18 +186,6 @@ pub fn describe_endpoints(ctx: &RequestContext) -> DescribeEndpointsOutput {
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct TimeToLiveOutput {
-    time_to_live_description: TimeToLiveDescription,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct TimeToLiveDescription {
-    time_to_live_status: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
 pub struct ContinuousBackupsOutput {
     continuous_backups_description: ContinuousBackupsDescription,
 }
@@ -171,8 +207,8 @@ fn table_not_found(name: &str) -> ApiError {
     ApiError::not_found(format!("Requested resource not found: Table: {name} not found"))
 }
 
-fn invalid(msg: &str) -> ApiError {
-    ApiError::validation(format!("One or more parameter values were invalid: {msg}"))
+fn invalid(msg: impl AsRef<str>) -> ApiError {
+    ApiError::validation(format!("One or more parameter values were invalid: {}", msg.as_ref()))
 }
 
 fn check_tags(c: &mut Constraints, path: &str, tags: &[Tag]) {
@@ -212,13 +248,32 @@ fn check_stream_spec(spec: &StreamSpecification) -> Result<(), ApiError> {
     }
 }
 
-fn stream_label() -> String {
-    // DynamoDB labels a stream by its creation time, e.g. 2026-11-23T13:45:10.123.
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = now.as_secs() as i64;
+/// DynamoDB labels a stream by its creation time, e.g. 2026-11-23T13:45:10.123.
+fn stream_label(at_seconds: f64) -> String {
+    let millis = (at_seconds * 1000.0).round() as i64;
+    let secs = millis.div_euclid(1000);
     let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400);
-    format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:03}", rem / 3600, rem % 3600 / 60, rem % 60, now.subsec_millis())
+    format!(
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:03}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        millis.rem_euclid(1000)
+    )
+}
+
+/// A new stream of a table, created at `now`.
+fn new_stream_meta(table_id: &str, view_type: String, now: f64) -> StreamMeta {
+    let label = stream_label(now);
+    StreamMeta {
+        tree: format!("stream/{table_id}/{label}"),
+        label,
+        view_type,
+        created: now,
+        disabled_at: None,
+        ending: None,
+    }
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
@@ -253,6 +308,111 @@ fn check_throughput_and_stream(
     }
 }
 
+/// Request-shape constraints of one index definition.
+fn check_index_shape(c: &mut Constraints, path: &str, index: &SecondaryIndex) {
+    c.table_name(&format!("{path}.indexName"), &index.index_name);
+    c.required(&format!("{path}.keySchema"), &index.key_schema);
+    c.required(&format!("{path}.projection"), &index.projection);
+    if let Some(ks) = &index.key_schema {
+        c.length(&format!("{path}.keySchema"), "null", ks.len(), 1, 2);
+        for (i, k) in ks.iter().enumerate() {
+            let p = format!("{path}.keySchema.{}.member", i + 1);
+            c.required(&format!("{p}.attributeName"), &k.attribute_name);
+            c.required(&format!("{p}.keyType"), &k.key_type);
+            c.one_of(&format!("{p}.keyType"), &k.key_type, &["HASH", "RANGE"]);
+        }
+    }
+    if let Some(p) = &index.projection {
+        c.one_of(&format!("{path}.projection.projectionType"), &p.projection_type, &["ALL", "KEYS_ONLY", "INCLUDE"]);
+        if let Some(attrs) = &p.non_key_attributes {
+            c.length(&format!("{path}.projection.nonKeyAttributes"), "null", attrs.len(), 1, 20);
+        }
+    }
+    if let Some(pt) = &index.provisioned_throughput {
+        c.required(&format!("{path}.provisionedThroughput.readCapacityUnits"), &pt.read_capacity_units);
+        c.required(&format!("{path}.provisionedThroughput.writeCapacityUnits"), &pt.write_capacity_units);
+        c.at_least(&format!("{path}.provisionedThroughput.readCapacityUnits"), pt.read_capacity_units, 1);
+        c.at_least(&format!("{path}.provisionedThroughput.writeCapacityUnits"), pt.write_capacity_units, 1);
+    }
+}
+
+/// CreateTable's rules for LocalSecondaryIndexes and GlobalSecondaryIndexes.
+fn validate_indexes(
+    input: &CreateTableInput,
+    table_keys: &[flywheel_protocol::model::KeySchemaElement],
+    pay_per_request: bool,
+) -> Result<(), ApiError> {
+    let mut names = BTreeSet::new();
+    let mut non_key_attributes = 0;
+    let table_hash = table_keys[0].attribute_name.as_deref().unwrap_or_default();
+    if let Some(lsis) = &input.local_secondary_indexes {
+        if lsis.is_empty() {
+            return Err(invalid("List of LocalSecondaryIndexes is empty"));
+        }
+        if table_keys.len() < 2 {
+            return Err(invalid(
+                "Table KeySchema does not have a range key, which is required when specifying a LocalSecondaryIndex",
+            ));
+        }
+        for lsi in lsis {
+            let name = lsi.index_name.as_deref().unwrap_or_default();
+            let ks = lsi.key_schema.as_deref().unwrap_or_default();
+            check_index_key_schema(ks)?;
+            let hash = ks[0].attribute_name.as_deref().unwrap_or_default();
+            if hash != table_hash {
+                return Err(invalid(format!(
+                    "Index KeySchema does not have the same leading hash key as table KeySchema for index: {name}. index hash key: {hash}, table hash key: {table_hash}"
+                )));
+            }
+            if ks.len() < 2 {
+                return Err(invalid(format!("Index KeySchema does not have a range key for index: {name}")));
+            }
+            non_key_attributes += check_projection(name, lsi.projection.as_ref().expect("checked"))?;
+            if !names.insert(name) {
+                return Err(invalid(format!("Duplicate index name: {name}")));
+            }
+        }
+        if lsis.len() > LOCAL_SECONDARY_INDEXES_MAX {
+            return Err(invalid(format!(
+                "Number of LocalSecondaryIndexes exceeds per-table limit of {LOCAL_SECONDARY_INDEXES_MAX}"
+            )));
+        }
+    }
+    if let Some(gsis) = &input.global_secondary_indexes {
+        if gsis.is_empty() {
+            return Err(invalid("List of GlobalSecondaryIndexes is empty"));
+        }
+        for gsi in gsis {
+            let name = gsi.index_name.as_deref().unwrap_or_default();
+            check_index_key_schema(gsi.key_schema.as_deref().unwrap_or_default())?;
+            non_key_attributes += check_projection(name, gsi.projection.as_ref().expect("checked"))?;
+            match (&gsi.provisioned_throughput, pay_per_request) {
+                (Some(_), true) => {
+                    return Err(invalid(format!(
+                        "ProvisionedThroughput should not be specified for index: {name} when BillingMode is PAY_PER_REQUEST"
+                    )))
+                }
+                (None, false) => return Err(invalid(format!("ProvisionedThroughput is not specified for index: {name}"))),
+                _ => {}
+            }
+            if !names.insert(name) {
+                return Err(invalid(format!("Duplicate index name: {name}")));
+            }
+        }
+        if gsis.len() > GLOBAL_SECONDARY_INDEXES_MAX {
+            return Err(invalid(format!(
+                "GlobalSecondaryIndex count exceeds the per-table limit of {GLOBAL_SECONDARY_INDEXES_MAX}"
+            )));
+        }
+    }
+    if non_key_attributes > PROJECTED_ATTRIBUTES_MAX {
+        return Err(invalid(format!(
+            "The number of attributes in key schema and non-key attributes of all indexes exceeds the limit of {PROJECTED_ATTRIBUTES_MAX}"
+        )));
+    }
+    Ok(())
+}
+
 fn validate_create(input: &CreateTableInput) -> Result<(), ApiError> {
     let mut c = Constraints::new();
     c.required("attributeDefinitions", &input.attribute_definitions);
@@ -276,6 +436,14 @@ fn validate_create(input: &CreateTableInput) -> Result<(), ApiError> {
             c.required(&format!("{path}.attributeName"), &d.attribute_name);
             c.required(&format!("{path}.attributeType"), &d.attribute_type);
             c.one_of(&format!("{path}.attributeType"), &d.attribute_type, &["B", "N", "S"]);
+        }
+    }
+    for (list, path) in [
+        (&input.local_secondary_indexes, "localSecondaryIndexes"),
+        (&input.global_secondary_indexes, "globalSecondaryIndexes"),
+    ] {
+        for (i, index) in list.iter().flatten().enumerate() {
+            check_index_shape(&mut c, &format!("{path}.{}.member", i + 1), index);
         }
     }
     c.one_of("billingMode", &input.billing_mode, BILLING_MODES);
@@ -306,23 +474,33 @@ fn validate_create(input: &CreateTableInput) -> Result<(), ApiError> {
     if distinct.len() != def_names.len() {
         return Err(invalid("Cannot have two attributes with the same name"));
     }
-    let key_names: Vec<&str> = key_schema.iter().filter_map(|k| k.attribute_name.as_deref()).collect();
+    let lsis = input.local_secondary_indexes.as_deref().unwrap_or_default();
+    let gsis = input.global_secondary_indexes.as_deref().unwrap_or_default();
+    let index_key_names = lsis.iter().chain(gsis).flat_map(|i| i.key_schema.iter().flatten());
+    let mut key_names: Vec<&str> = Vec::new();
+    for name in key_schema.iter().chain(index_key_names).filter_map(|k| k.attribute_name.as_deref()) {
+        if !key_names.contains(&name) {
+            key_names.push(name);
+        }
+    }
     let missing: Vec<&str> = key_names.iter().copied().filter(|k| !distinct.contains(k)).collect();
     if !missing.is_empty() {
-        return Err(invalid(&format!(
+        return Err(invalid(format!(
             "Some index key attributes are not defined in AttributeDefinitions. Keys: [{}], AttributeDefinitions: [{}]",
             missing.join(", "),
             def_names.join(", ")
         )));
     }
-    let has_indexes = input.local_secondary_indexes.as_ref().is_some_and(|v| !v.is_empty())
-        || input.global_secondary_indexes.as_ref().is_some_and(|v| !v.is_empty());
-    if has_indexes {
-        return Err(ApiError::validation(
-            "Flywheel does not support secondary indexes yet: LocalSecondaryIndexes and GlobalSecondaryIndexes are not accepted",
-        ));
-    }
+    let pay_per_request = input.billing_mode.as_deref() == Some("PAY_PER_REQUEST");
+    validate_indexes(input, key_schema, pay_per_request)?;
     if def_names.len() != key_names.len() {
+        if input.local_secondary_indexes.is_some() || input.global_secondary_indexes.is_some() {
+            return Err(invalid(format!(
+                "Some AttributeDefinitions are not used. AttributeDefinitions: [{}], keys used: [{}]",
+                def_names.join(", "),
+                key_names.join(", ")
+            )));
+        }
         return Err(invalid(
             "Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions",
         ));
@@ -435,6 +613,33 @@ impl Engine {
         let pt = input.provisioned_throughput.clone().unwrap_or_default();
         let stream_on = input.stream_specification.as_ref().and_then(|s| s.stream_enabled).unwrap_or(false);
         let sse = input.sse_specification.clone().unwrap_or_default();
+        let index_meta = |index: &SecondaryIndex, global: bool| {
+            let name = index.index_name.clone().unwrap_or_default();
+            let pt = index.provisioned_throughput.clone().unwrap_or_default();
+            IndexMeta {
+                tree: new_index_tree(&id, &name),
+                name,
+                global,
+                key_schema: index.key_schema.clone().unwrap_or_default(),
+                projection: index.projection.clone().unwrap_or_default(),
+                active: true,
+                read_capacity_units: pt.read_capacity_units.unwrap_or(0),
+                write_capacity_units: pt.write_capacity_units.unwrap_or(0),
+            }
+        };
+        let indexes: Vec<IndexMeta> = input
+            .local_secondary_indexes
+            .iter()
+            .flatten()
+            .map(|i| index_meta(i, false))
+            .chain(input.global_secondary_indexes.iter().flatten().map(|i| index_meta(i, true)))
+            .collect();
+        let streams: Vec<StreamMeta> = input
+            .stream_specification
+            .iter()
+            .filter(|_| stream_on)
+            .map(|spec| new_stream_meta(&id, spec.stream_view_type.clone().unwrap_or_default(), now))
+            .collect();
         let meta = TableMeta {
             region: ctx.region.clone(),
             name: name.clone(),
@@ -450,19 +655,22 @@ impl Engine {
             pay_per_request_since: pay_per_request.then_some(now),
             last_increase_time: None,
             last_decrease_time: None,
-            stream_specification: input.stream_specification.clone().filter(|_| stream_on),
-            stream_label: stream_on.then(stream_label),
+            stream_specification: None,
+            stream_label: None,
             sse_enabled: sse.enabled.unwrap_or(false),
             sse_kms_key_arn: sse.kms_master_key_id.clone(),
             tags: input.tags.clone().unwrap_or_default(),
             deletion_protection: input.deletion_protection_enabled.unwrap_or(false),
             table_class: input.table_class.clone(),
+            indexes,
+            streams,
+            ttl_attribute: None,
         };
-        let items = self.storage.open_tree(&meta.items_tree).map_err(storage_error)?;
         let mut batch = WriteBatch::new();
         self.save_meta(&mut batch, &meta);
         self.commit_catalog(batch).await?;
-        let table = Arc::new(Table::new(meta, items, &[]));
+        let table =
+            Arc::new(crate::load_table(self.storage.as_ref(), &self.catalog_tree, meta).map_err(storage_error)?);
         self.tables.write().insert((ctx.region.clone(), name), table.clone());
         tracing::info!(table = %table.meta.read().name, region = %ctx.region, "table created");
         Ok(TableDescriptionOutput { table_description: describe(&table, "CREATING") })
@@ -519,11 +727,6 @@ impl Engine {
                 "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
             ));
         }
-        if input.global_secondary_index_updates.as_ref().is_some_and(|v| !v.is_empty()) {
-            return Err(ApiError::validation(
-                "Flywheel does not support secondary indexes yet: GlobalSecondaryIndexUpdates are not accepted",
-            ));
-        }
         if input.replica_updates.as_ref().is_some_and(|v| !v.is_empty()) {
             return Err(ApiError::validation(
                 "Flywheel does not support global tables: ReplicaUpdates are not accepted",
@@ -566,19 +769,25 @@ impl Engine {
             meta.read_capacity_units = r;
             meta.write_capacity_units = w;
         }
+        let index_changes = match &input.global_secondary_index_updates {
+            Some(updates) => plan_index_updates(&mut meta, updates, &input.attribute_definitions)?,
+            None => Vec::new(),
+        };
+        let mut stream_change = None;
         if let Some(spec) = &input.stream_specification {
             check_stream_spec(spec)?;
-            let currently_on = meta.stream_specification.is_some();
-            match spec.stream_enabled {
-                Some(true) if currently_on => {
+            let current = meta.streams.last().filter(|s| s.disabled_at.is_none());
+            match (spec.stream_enabled, current) {
+                (Some(true), Some(_)) => {
                     return Err(ApiError::validation(format!("Table already has an enabled stream: {}", meta.arn)))
                 }
-                Some(true) => {
-                    meta.stream_specification = Some(spec.clone());
-                    meta.stream_label = Some(stream_label());
+                (Some(true), None) => {
+                    let stream = new_stream_meta(&meta.id, spec.stream_view_type.clone().unwrap_or_default(), now);
+                    meta.streams.push(stream.clone());
+                    stream_change = Some(Ok(stream));
                 }
-                _ if !currently_on => return Err(ApiError::validation("Table already has stream disabled")),
-                _ => meta.stream_specification = None,
+                (_, None) => return Err(ApiError::validation("Table already has stream disabled")),
+                (_, Some(_)) => stream_change = Some(Err(())),
             }
         }
         if let Some(sse) = &input.sse_specification {
@@ -591,11 +800,119 @@ impl Engine {
         if let Some(p) = input.deletion_protection_enabled {
             meta.deletion_protection = p;
         }
+        let mut created = Vec::new();
+        let mut deleted = Vec::new();
+        for change in index_changes {
+            match change {
+                IndexChange::Create(index) => {
+                    meta.indexes.push(index.clone());
+                    created.push(index);
+                }
+                IndexChange::Delete(name) => {
+                    if let Some(pos) = meta.indexes.iter().position(|i| i.name == name) {
+                        deleted.push(meta.indexes.remove(pos));
+                    }
+                }
+                IndexChange::Throughput(name, r, w) => {
+                    if let Some(m) = meta.indexes.iter_mut().find(|i| i.name == name) {
+                        m.read_capacity_units = r;
+                        m.write_capacity_units = w;
+                    }
+                }
+            }
+        }
+        // Deleting an index or closing a stream must not race a write: hold every writer.
+        let exclusive = !deleted.is_empty() || matches!(stream_change, Some(Err(())));
+        let mut guards = Vec::new();
+        if exclusive {
+            for p in &table.partitions {
+                guards.push(p.writer.lock().await);
+            }
+        }
+        let mut batch = WriteBatch::new();
+        if matches!(stream_change, Some(Err(()))) {
+            let current = table.current_stream().ok_or_else(ApiError::internal)?;
+            let mut ending = Vec::with_capacity(PARTITIONS_PER_TABLE);
+            for shard in 0..PARTITIONS_PER_TABLE {
+                ending.push(current.last_seq(shard).map_err(storage_error)?.unwrap_or(current.start));
+            }
+            if let Some(m) = meta.streams.last_mut() {
+                m.disabled_at = Some(now);
+                m.ending = Some(ending);
+            }
+        }
+        for index in &deleted {
+            for i in 0..PARTITIONS_PER_TABLE {
+                batch.delete(&self.catalog_tree, index_stats_key(&meta.id, &index.name, i));
+            }
+        }
+        self.save_meta(&mut batch, &meta);
+        self.commit_catalog(batch).await?;
+        // Install the runtime side of what the catalog now says.
+        let mut indexes: Vec<Arc<Index>> = table.indexes.read().iter().cloned().collect();
+        indexes.retain(|i| !deleted.iter().any(|d| d.name == i.name));
+        for index in &created {
+            let tree = self.storage.open_tree(&index.tree).map_err(storage_error)?;
+            indexes.push(Arc::new(Index::new(index, &|n| meta.attribute_type(n), tree)));
+        }
+        *table.indexes.write() = Arc::new(indexes);
+        match &stream_change {
+            Some(Ok(stream)) => {
+                let tree = self.storage.open_tree(&stream.tree).map_err(storage_error)?;
+                let live = Stream::open(stream.clone(), &meta.arn, tree, &[]).map_err(storage_error)?;
+                table.streams.write().push(Arc::new(live));
+            }
+            Some(Err(())) => {
+                if let (Some(live), Some(m)) = (table.current_stream(), meta.streams.last()) {
+                    *live.meta.write() = m.clone();
+                }
+            }
+            None => {}
+        }
+        *table.meta.write() = meta;
+        drop(guards);
+        for index in &deleted {
+            self.storage.drop_tree(&index.tree).map_err(storage_error)?;
+        }
+        if !created.is_empty() {
+            self.wake.notify_one();
+        }
+        Ok(TableDescriptionOutput { table_description: describe(&table, "UPDATING") })
+    }
+
+    /// Replaces a table's metadata, durably. Call with the DDL lock held.
+    pub(crate) async fn replace_meta(&self, table: &Table, meta: TableMeta) -> Result<(), ApiError> {
         let mut batch = WriteBatch::new();
         self.save_meta(&mut batch, &meta);
         self.commit_catalog(batch).await?;
         *table.meta.write() = meta;
-        Ok(TableDescriptionOutput { table_description: describe(&table, "UPDATING") })
+        Ok(())
+    }
+
+    /// Forgets disabled streams whose records have all aged out, and drops their trees.
+    pub(crate) async fn drop_streams(&self, table: &TableRef, expired: &[Arc<Stream>]) -> Result<(), ApiError> {
+        let _ddl = self.ddl.lock().await;
+        if table.dropped.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(());
+        }
+        let labels: Vec<String> = expired.iter().map(|s| s.meta.read().label.clone()).collect();
+        let mut meta = table.meta.read().clone();
+        meta.streams.retain(|s| !labels.contains(&s.label));
+        let mut batch = WriteBatch::new();
+        for label in &labels {
+            for shard in 0..PARTITIONS_PER_TABLE {
+                batch.delete(&self.catalog_tree, stream_trim_key(&meta.id, label, shard));
+            }
+        }
+        let trees: Vec<String> = expired.iter().map(|s| s.meta.read().tree.clone()).collect();
+        self.save_meta(&mut batch, &meta);
+        self.commit_catalog(batch).await?;
+        *table.meta.write() = meta;
+        table.streams.write().retain(|s| !expired.iter().any(|e| Arc::ptr_eq(e, s)));
+        for tree in trees {
+            self.storage.drop_tree(&tree).map_err(storage_error)?;
+        }
+        Ok(())
     }
 
     pub async fn delete_table(
@@ -623,10 +940,19 @@ impl Engine {
         batch.delete(&self.catalog_tree, table_key(&meta.region, &meta.name));
         for i in 0..PARTITIONS_PER_TABLE {
             batch.delete(&self.catalog_tree, stats_key(&meta.id, i));
+            for index in &meta.indexes {
+                batch.delete(&self.catalog_tree, index_stats_key(&meta.id, &index.name, i));
+            }
+            for stream in &meta.streams {
+                batch.delete(&self.catalog_tree, stream_trim_key(&meta.id, &stream.label, i));
+            }
         }
         self.commit_catalog(batch).await?;
         self.tables.write().remove(&(meta.region.clone(), meta.name.clone()));
         self.storage.drop_tree(&meta.items_tree).map_err(storage_error)?;
+        for tree in meta.indexes.iter().map(|i| &i.tree).chain(meta.streams.iter().map(|s| &s.tree)) {
+            self.storage.drop_tree(tree).map_err(storage_error)?;
+        }
         tracing::info!(table = %meta.name, region = %meta.region, "table deleted");
         Ok(TableDescriptionOutput { table_description: description })
     }
@@ -682,17 +1008,6 @@ impl Engine {
         let table = self.get_table_by_arn(ctx, &input.resource_arn)?;
         let tags = table.meta.read().tags.clone();
         Ok(ListTagsOutput { tags })
-    }
-
-    pub fn describe_time_to_live(
-        &self,
-        ctx: &RequestContext,
-        input: TableNameInput,
-    ) -> Result<TimeToLiveOutput, ApiError> {
-        self.get_table(ctx, &input.table_name)?;
-        Ok(TimeToLiveOutput {
-            time_to_live_description: TimeToLiveDescription { time_to_live_status: "DISABLED".to_string() },
-        })
     }
 
     pub fn describe_continuous_backups(

@@ -17,17 +17,17 @@ use flywheel_protocol::constraints::Constraints;
 use flywheel_protocol::model::{ConsumedCapacity, TransactGetItemsInput, TransactWriteItemsInput};
 use flywheel_protocol::wire::WireItem;
 use flywheel_protocol::{ApiError, ErrorKind};
-use flywheel_storage::WriteBatch;
-use flywheel_types::codec::encode_item;
 use flywheel_types::limits::TRANSACT_ITEMS_MAX;
 use flywheel_types::{item_size_bytes, Item};
 use serde::Serialize;
 
 use crate::capacity::{consumed, read_units, write_units, ReturnCapacity};
-use crate::catalog::{encode_stats, stats_key, Table, TableRef};
+use crate::catalog::{Table, TableRef};
+use crate::change::Staging;
 use crate::conditions::{self, expr_error, Condition};
 use crate::items::{key_from_item, key_from_key_param, PrimaryKey};
 use crate::projection::Projection;
+use crate::streams::Origin;
 use crate::update_item::validate_updated_item;
 use crate::{storage_error, Engine, RequestContext};
 
@@ -330,10 +330,11 @@ impl Engine {
             return Err(e);
         }
 
-        // One batch: every item change plus the statistics of every touched partition.
-        let mut batch = WriteBatch::new();
-        let mut deltas: BTreeMap<(String, usize), (TableRef, i64, i64)> = BTreeMap::new();
+        // One batch: every item change with its index entries and stream records, plus the
+        // statistics of every touched partition.
+        let mut staging = Staging::new();
         let mut units: BTreeMap<String, f64> = BTreeMap::new();
+        let mut invalid = None;
         for (i, p) in planned.iter().enumerate() {
             let old = &olds[i];
             let old_size = old.as_ref().map_or(0, item_size_bytes);
@@ -344,33 +345,22 @@ impl Engine {
             };
             let new_size = new.as_ref().map_or(0, item_size_bytes);
             *units.entry(name).or_default() += 2.0 * write_units(old_size.max(new_size));
-            let (count_delta, size_delta) = match new {
-                Some(item) => {
-                    batch.put(&p.table.items, p.key.storage_key.clone(), encode_item(item));
-                    (i64::from(old.is_none()), new_size as i64 - old_size as i64)
-                }
-                None if old.is_some() => {
-                    batch.delete(&p.table.items, p.key.storage_key.clone());
-                    (-1, -(old_size as i64))
-                }
-                None => (0, 0),
-            };
-            let index = Table::partition_index(&p.key.storage_key);
-            let entry = deltas.entry((p.table.meta.read().id.clone(), index)).or_insert((p.table.clone(), 0, 0));
-            entry.1 += count_delta;
-            entry.2 += size_delta;
+            if let Err(e) = staging.stage(&p.table, &p.key.storage_key, old.as_ref(), new.as_ref(), Origin::Client) {
+                invalid = Some(e);
+                break;
+            }
         }
-        let mut new_stats = Vec::new();
-        for ((id, index), (table, dc, ds)) in &deltas {
-            let partition = &table.partitions[*index];
-            let count = partition.item_count.load(Ordering::Relaxed) + dc;
-            let size = partition.size_bytes.load(Ordering::Relaxed) + ds;
-            batch.put(&self.catalog_tree, stats_key(id, *index), encode_stats(count, size));
-            new_stats.push((table.clone(), *index, count, size));
+        if let Some(e) = invalid {
+            drop(guards);
+            for (table, index) in &order {
+                table.partitions[*index].settle_read(self.storage.as_ref()).await.map_err(storage_error)?;
+            }
+            return Err(e);
         }
-        let ticket = if batch.is_empty() {
+        let ticket = if staging.is_empty() {
             None
         } else {
+            let (batch, published) = staging.finish(&self.catalog_tree);
             for (table, index) in &order {
                 table.partitions[*index].begin_commit();
             }
@@ -383,15 +373,18 @@ impl Engine {
                 table.partitions[*index].end_commit(ticket);
             }
             result.map_err(storage_error)?;
-            for (table, index, count, size) in new_stats {
-                table.partitions[index].item_count.store(count, Ordering::Relaxed);
-                table.partitions[index].size_bytes.store(size, Ordering::Relaxed);
-            }
+            published.apply();
             Some(ticket)
         };
         drop(guards);
-        if let Some(t) = ticket {
-            self.storage.durability().wait(t).await.map_err(storage_error)?;
+        match ticket {
+            Some(t) => self.storage.durability().wait(t).await.map_err(storage_error)?,
+            // Nothing changed, but the answer rests on the partitions' latest state.
+            None => {
+                for (table, index) in &order {
+                    table.partitions[*index].settle_read(self.storage.as_ref()).await.map_err(storage_error)?;
+                }
+            }
         }
         let capacities: Vec<ConsumedCapacity> =
             units.iter().filter_map(|(name, u)| consumed(name, *u, capacity)).collect();

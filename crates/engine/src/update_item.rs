@@ -98,6 +98,11 @@ impl Engine {
             attributes,
             item: None,
             consumed_capacity: consumed(&table_name, write_units(old_size.max(new_size)), capacity),
+            item_collection_metrics: crate::items::collection_metrics(
+                &table,
+                &key,
+                &input.return_item_collection_metrics,
+            )?,
         })
     }
 }

@@ -28,6 +28,10 @@ pub enum ErrorKind {
     RequestLimitExceeded,
     InternalServerError,
     ServiceUnavailable,
+    /// DynamoDB Streams: a shard iterator older than 15 minutes.
+    ExpiredIterator,
+    /// DynamoDB Streams: a position older than the stream's retention.
+    TrimmedDataAccess,
 }
 
 impl ErrorKind {
@@ -64,6 +68,8 @@ impl ErrorKind {
             ErrorKind::RequestLimitExceeded => "com.amazonaws.dynamodb.v20120810#RequestLimitExceeded",
             ErrorKind::InternalServerError => "com.amazonaws.dynamodb.v20120810#InternalServerError",
             ErrorKind::ServiceUnavailable => "com.amazonaws.dynamodb.v20120810#ServiceUnavailableException",
+            ErrorKind::ExpiredIterator => "com.amazonaws.dynamodb.v20120810#ExpiredIteratorException",
+            ErrorKind::TrimmedDataAccess => "com.amazonaws.dynamodb.v20120810#TrimmedDataAccessException",
         }
     }
 

@@ -61,6 +61,7 @@ operations!(
     DescribeImport,
     DescribeKinesisStreamingDestination,
     DescribeLimits,
+    DescribeStream,
     DescribeTable,
     DescribeTableReplicaAutoScaling,
     DescribeTimeToLive,
@@ -70,13 +71,16 @@ operations!(
     ExecuteTransaction,
     ExportTableToPointInTime,
     GetItem,
+    GetRecords,
     GetResourcePolicy,
+    GetShardIterator,
     ImportTable,
     ListBackups,
     ListContributorInsights,
     ListExports,
     ListGlobalTables,
     ListImports,
+    ListStreams,
     ListTables,
     ListTagsOfResource,
     PutItem,
@@ -103,12 +107,29 @@ operations!(
 /// The `X-Amz-Target` prefix of the DynamoDB API.
 pub const TARGET_PREFIX: &str = "DynamoDB_20120810.";
 
-/// Parses an `X-Amz-Target` header.
+/// The `X-Amz-Target` prefix of the DynamoDB Streams API (same endpoint, same signing name).
+pub const STREAMS_TARGET_PREFIX: &str = "DynamoDBStreams_20120810.";
+
+impl Operation {
+    /// Whether the operation belongs to the DynamoDB Streams API rather than DynamoDB's.
+    pub fn is_streams(self) -> bool {
+        matches!(
+            self,
+            Operation::DescribeStream | Operation::GetRecords | Operation::GetShardIterator | Operation::ListStreams
+        )
+    }
+}
+
+/// Parses an `X-Amz-Target` header: `DynamoDB_20120810.<op>` or `DynamoDBStreams_20120810.<op>`.
 pub fn parse_target(target: &str) -> Result<Operation, ApiError> {
-    target
-        .strip_prefix(TARGET_PREFIX)
-        .and_then(Operation::from_name)
-        .ok_or_else(|| ApiError::new(ErrorKind::UnknownOperation, ""))
+    let found = if let Some(name) = target.strip_prefix(TARGET_PREFIX) {
+        Operation::from_name(name).filter(|op| !op.is_streams())
+    } else if let Some(name) = target.strip_prefix(STREAMS_TARGET_PREFIX) {
+        Operation::from_name(name).filter(|op| op.is_streams())
+    } else {
+        None
+    };
+    found.ok_or_else(|| ApiError::new(ErrorKind::UnknownOperation, ""))
 }
 
 /// Decodes a request body into its typed request.

@@ -83,7 +83,7 @@ pub struct Projection {
     pub non_key_attributes: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct SecondaryIndex {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -166,13 +166,36 @@ pub struct UpdateTableInput {
     pub attribute_definitions: Option<Vec<AttributeDefinition>>,
     pub billing_mode: Option<String>,
     pub provisioned_throughput: Option<ProvisionedThroughput>,
-    pub global_secondary_index_updates: Option<Vec<serde_json::Value>>,
+    pub global_secondary_index_updates: Option<Vec<GlobalSecondaryIndexUpdate>>,
     pub stream_specification: Option<StreamSpecification>,
     #[serde(rename = "SSESpecification")]
     pub sse_specification: Option<SseSpecification>,
     pub replica_updates: Option<Vec<serde_json::Value>>,
     pub table_class: Option<String>,
     pub deletion_protection_enabled: Option<bool>,
+}
+
+/// One entry of UpdateTable's `GlobalSecondaryIndexUpdates`: exactly one of the three.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct GlobalSecondaryIndexUpdate {
+    pub create: Option<SecondaryIndex>,
+    pub update: Option<SecondaryIndex>,
+    pub delete: Option<SecondaryIndex>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TimeToLiveSpecification {
+    pub enabled: Option<bool>,
+    pub attribute_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct UpdateTimeToLiveInput {
+    pub table_name: Option<String>,
+    pub time_to_live_specification: Option<TimeToLiveSpecification>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -219,10 +242,33 @@ pub struct TableDescription {
     pub latest_stream_arn: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latest_stream_label: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_secondary_indexes: Option<Vec<IndexDescription>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub global_secondary_indexes: Option<Vec<IndexDescription>>,
     #[serde(rename = "SSEDescription", skip_serializing_if = "Option::is_none")]
     pub sse_description: Option<SseDescription>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub table_class_summary: Option<TableClassSummary>,
+}
+
+/// A local or global secondary index in a table description (the LSI form has no status,
+/// backfilling or throughput).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct IndexDescription {
+    pub index_name: String,
+    pub key_schema: Vec<KeySchemaElement>,
+    pub projection: Projection,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index_status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backfilling: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provisioned_throughput: Option<ProvisionedThroughputDescription>,
+    pub index_size_bytes: u64,
+    pub item_count: u64,
+    pub index_arn: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -369,6 +415,19 @@ pub struct ItemOutput {
     pub item: Option<Item>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consumed_capacity: Option<ConsumedCapacity>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item_collection_metrics: Option<ItemCollectionMetrics>,
+}
+
+/// `ItemCollectionMetrics`: the size of one item collection (items sharing a partition key) of
+/// a table with local secondary indexes.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct ItemCollectionMetrics {
+    #[serde(serialize_with = "crate::wire::ser_item")]
+    pub item_collection_key: Item,
+    #[serde(rename = "SizeEstimateRangeGB")]
+    pub size_estimate_range_gb: [f64; 2],
 }
 
 /// Items in a page, for Query and Scan responses.
@@ -539,4 +598,38 @@ pub struct TransactGetItem {
 pub struct TransactGetItemsInput {
     pub transact_items: Option<Vec<TransactGetItem>>,
     pub return_consumed_capacity: Option<String>,
+}
+
+// ---------------------------------------------------------------- streams
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ListStreamsInput {
+    pub table_name: Option<String>,
+    pub limit: Option<i64>,
+    pub exclusive_start_stream_arn: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DescribeStreamInput {
+    pub stream_arn: Option<String>,
+    pub limit: Option<i64>,
+    pub exclusive_start_shard_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct GetShardIteratorInput {
+    pub stream_arn: Option<String>,
+    pub shard_id: Option<String>,
+    pub shard_iterator_type: Option<String>,
+    pub sequence_number: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct GetRecordsInput {
+    pub shard_iterator: Option<String>,
+    pub limit: Option<i64>,
 }

@@ -343,3 +343,8 @@ pub fn ser_items<S: Serializer>(items: &[Item], s: S) -> Result<S::Ok, S::Error>
     }
     seq.end()
 }
+
+/// `serialize_with` for `Item` fields.
+pub fn ser_item<S: Serializer>(item: &Item, s: S) -> Result<S::Ok, S::Error> {
+    WireItem(item).serialize(s)
+}

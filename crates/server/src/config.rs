@@ -23,4 +23,26 @@ pub struct Config {
     /// Log filter (error, warn, info, debug, trace, or a tracing directive).
     #[arg(long, env = "FLYWHEEL_LOG", default_value = "info")]
     pub log_level: String,
+
+    /// Seconds between the TTL sweeper's passes over tables with time to live enabled.
+    /// DynamoDB deletes expired items "within a few days"; an hour keeps the sweeper cheap while
+    /// still expiring sooner. Tests use about a second.
+    #[arg(long, env = "FLYWHEEL_TTL_SCAN_INTERVAL", default_value_t = 3600.0)]
+    pub ttl_scan_interval: f64,
+
+    /// Seconds a stream record stays readable (DynamoDB Streams keeps records 24 hours).
+    #[arg(long, env = "FLYWHEEL_STREAM_RETENTION", default_value_t = 86_400.0)]
+    pub stream_retention: f64,
+}
+
+impl Config {
+    /// The engine settings this configuration asks for.
+    pub fn engine_config(&self) -> flywheel_engine::EngineConfig {
+        let seconds = |s: f64| std::time::Duration::from_secs_f64(if s.is_finite() { s.max(0.001) } else { 3600.0 });
+        flywheel_engine::EngineConfig {
+            ttl_scan_interval: seconds(self.ttl_scan_interval),
+            stream_retention: seconds(self.stream_retention),
+            ..flywheel_engine::EngineConfig::default()
+        }
+    }
 }

@@ -136,6 +136,11 @@ impl Bound {
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut connections = tokio::task::JoinSet::new();
+        // TTL sweeps, stream trimming and index backfills, for as long as the server runs.
+        let maintenance = {
+            let server = self.server.clone();
+            tokio::spawn(async move { server.engine.run_maintenance().await })
+        };
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -183,6 +188,8 @@ impl Bound {
             tracing::warn!("shutdown grace period over; closing remaining connections");
             connections.abort_all();
         }
+        maintenance.abort();
+        let _ = maintenance.await;
         self.server.engine.close().map_err(|e| std::io::Error::other(e.to_string()))?;
         tracing::info!(requests = self.server.requests.load(Ordering::Relaxed), "shut down cleanly");
         Ok(())
@@ -199,7 +206,7 @@ pub async fn bind(config: &Config) -> Result<Bound, Box<dyn std::error::Error + 
             flywheel_storage::disk::DiskOptions::default(),
         )?)
     };
-    let engine = Engine::open(storage, flywheel_engine::EngineConfig::default())?;
+    let engine = Engine::open(storage, config.engine_config())?;
     let listener = TcpListener::bind(&config.listen).await?;
     Ok(Bound { listener, server: Arc::new(Server::new(engine)) })
 }

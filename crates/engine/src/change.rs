@@ -1,0 +1,197 @@
+//! One item change, staged into a write batch with everything that must change with it.
+//!
+//! Whatever writes items — PutItem, UpdateItem, DeleteItem, batches, transactions, the TTL
+//! sweeper — stages each change here, under the writers of the partitions it touches. A change
+//! brings along, in the same atomic batch: the item itself, its entry in every secondary index,
+//! one stream record (if the table has a stream and the item really changed), and the new
+//! statistics of the partition and its indexes. Nothing else in the engine writes item data, so
+//! the table, its indexes and its stream cannot disagree.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use flywheel_protocol::ApiError;
+use flywheel_storage::{TreeHandle, WriteBatch};
+use flywheel_types::codec::encode_item;
+use flywheel_types::{item_size_bytes, Item};
+
+use crate::catalog::{encode_stats, index_stats_key, stats_key, Table, TableRef};
+use crate::indexes::Index;
+use crate::streams::{self, Origin};
+
+/// Statistics changes of one partition of one table.
+struct Delta {
+    table: TableRef,
+    count: i64,
+    size: i64,
+    /// Per index (by position in the table's index list at staging time): count and size.
+    indexes: Vec<(Arc<Index>, i64, i64)>,
+}
+
+/// A write batch being assembled from item changes.
+#[derive(Default)]
+pub(crate) struct Staging {
+    batch: WriteBatch,
+    deltas: BTreeMap<(String, usize), Delta>,
+}
+
+/// Statistics to publish once the batch has committed.
+pub(crate) struct Published(Vec<PartitionStats>);
+
+/// A partition's new statistics: table, partition, item count and size, and per index the same.
+type PartitionStats = (TableRef, usize, i64, i64, Vec<(Arc<Index>, i64, i64)>);
+
+impl Published {
+    /// Makes the committed statistics visible (call only after a successful commit).
+    pub fn apply(self) {
+        for (table, partition, count, size, indexes) in self.0 {
+            table.partitions[partition].item_count.store(count, Ordering::Relaxed);
+            table.partitions[partition].size_bytes.store(size, Ordering::Relaxed);
+            for (index, c, s) in indexes {
+                index.stats[partition].0.store(c, Ordering::Relaxed);
+                index.stats[partition].1.store(s, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl Staging {
+    pub fn new() -> Staging {
+        Staging::default()
+    }
+
+    /// Validates an item about to be written against the table's secondary index keys.
+    pub fn validate_index_keys(table: &Table, item: &Item) -> Result<(), ApiError> {
+        for index in table.indexes.read().iter() {
+            index.validate(item)?;
+        }
+        Ok(())
+    }
+
+    /// Stages one item change: `old` is the stored item (if any), `new` what replaces it
+    /// (`None` deletes). Call with the writer of the item's partition held. An unchanged item
+    /// stages nothing.
+    pub fn stage(
+        &mut self,
+        table: &TableRef,
+        storage_key: &[u8],
+        old: Option<&Item>,
+        new: Option<&Item>,
+        origin: Origin,
+    ) -> Result<(), ApiError> {
+        if old == new {
+            return Ok(());
+        }
+        if let Some(item) = new {
+            Staging::validate_index_keys(table, item)?;
+        }
+        let partition = Table::partition_index(storage_key);
+        let indexes = table.indexes.read().clone();
+        let table_id = table.meta.read().id.clone();
+        let delta = self.deltas.entry((table_id, partition)).or_insert_with(|| Delta {
+            table: table.clone(),
+            count: 0,
+            size: 0,
+            indexes: Vec::new(),
+        });
+        let old_size = old.map_or(0, item_size_bytes) as i64;
+        match new {
+            Some(item) => {
+                self.batch.put(&table.items, storage_key.to_vec(), encode_item(item));
+                delta.count += i64::from(old.is_none());
+                delta.size += item_size_bytes(item) as i64 - old_size;
+            }
+            None => {
+                self.batch.delete(&table.items, storage_key.to_vec());
+                delta.count -= 1;
+                delta.size -= old_size;
+            }
+        }
+        for index in indexes.iter() {
+            let mut before = old.and_then(|o| index.entry(&table.key, storage_key, o));
+            if !index.is_active() {
+                // Being backfilled: the old item may not have its entry yet.
+                if let Some((k, _)) = &before {
+                    if index.tree.get(k).map_err(crate::storage_error)?.is_none() {
+                        before = None;
+                    }
+                }
+            }
+            let after = new.and_then(|n| index.entry(&table.key, storage_key, n));
+            let (dc, ds) = stage_entry(&mut self.batch, &index.tree, before, after);
+            if dc != 0 || ds != 0 {
+                match delta.indexes.iter_mut().find(|(i, _, _)| Arc::ptr_eq(i, index)) {
+                    Some(entry) => {
+                        entry.1 += dc;
+                        entry.2 += ds;
+                    }
+                    None => delta.indexes.push((index.clone(), dc, ds)),
+                }
+            }
+        }
+        if let Some(stream) = table.current_stream() {
+            let region = table.meta.read().region.clone();
+            let (key, value) = streams::record(&stream, &table.key, &region, partition, old, new, origin);
+            self.batch.put(&stream.tree, key, value);
+        }
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.batch.is_empty()
+    }
+
+    /// Adds the statistics records and returns the batch to commit, with what to publish once
+    /// it has committed.
+    pub fn finish(mut self, catalog: &TreeHandle) -> (WriteBatch, Published) {
+        let mut published = Vec::new();
+        for ((table_id, partition), delta) in self.deltas {
+            let p = &delta.table.partitions[partition];
+            let count = p.item_count.load(Ordering::Relaxed) + delta.count;
+            let size = p.size_bytes.load(Ordering::Relaxed) + delta.size;
+            self.batch.put(catalog, stats_key(&table_id, partition), encode_stats(count, size));
+            let mut indexes = Vec::new();
+            for (index, dc, ds) in delta.indexes {
+                let c = index.stats[partition].0.load(Ordering::Relaxed) + dc;
+                let s = index.stats[partition].1.load(Ordering::Relaxed) + ds;
+                self.batch.put(catalog, index_stats_key(&table_id, &index.name, partition), encode_stats(c, s));
+                indexes.push((index, c, s));
+            }
+            published.push((delta.table, partition, count, size, indexes));
+        }
+        (self.batch, Published(published))
+    }
+}
+
+/// Stages the replacement of one index entry by another; returns the count and size deltas.
+pub(crate) fn stage_entry(
+    batch: &mut WriteBatch,
+    tree: &TreeHandle,
+    before: Option<(Vec<u8>, Item)>,
+    after: Option<(Vec<u8>, Item)>,
+) -> (i64, i64) {
+    match (before, after) {
+        (None, None) => (0, 0),
+        (Some((key, item)), None) => {
+            batch.delete(tree, key);
+            (-1, -(item_size_bytes(&item) as i64))
+        }
+        (None, Some((key, item))) => {
+            let size = item_size_bytes(&item) as i64;
+            batch.put(tree, key, encode_item(&item));
+            (1, size)
+        }
+        (Some((old_key, old_item)), Some((key, item))) => {
+            let ds = item_size_bytes(&item) as i64 - item_size_bytes(&old_item) as i64;
+            if old_key == key && old_item == item {
+                return (0, 0);
+            }
+            if old_key != key {
+                batch.delete(tree, old_key);
+            }
+            batch.put(tree, key, encode_item(&item));
+            (0, ds)
+        }
+    }
+}
