@@ -27,7 +27,8 @@ impl Flywheel {
         Flywheel::start(&["--data-dir", dir.to_str().expect("utf-8 path")])
     }
 
-    fn start(args: &[&str]) -> Flywheel {
+    /// A server with extra command-line arguments.
+    pub fn start(args: &[&str]) -> Flywheel {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new(env!("CARGO_BIN_EXE_flywheel"))
             .args(args)
@@ -49,6 +50,23 @@ impl Flywheel {
 
     pub fn client(&self) -> Client {
         client_for(&self.endpoint(), "us-east-1")
+    }
+
+    /// An aws-sdk-dynamodbstreams client on the same endpoint.
+    pub fn streams_client(&self) -> aws_sdk_dynamodbstreams::Client {
+        let config = aws_sdk_dynamodbstreams::Config::builder()
+            .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodbstreams::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodbstreams::config::Credentials::new(
+                "AKIDEXAMPLE",
+                "secret",
+                None,
+                None,
+                "test",
+            ))
+            .endpoint_url(self.endpoint())
+            .build();
+        aws_sdk_dynamodbstreams::Client::from_conf(config)
     }
 
     /// SIGKILL: no chance to flush anything.
