@@ -79,6 +79,9 @@ class Config:
         self.moto_keys = env_int("BENCH_MOTO_KEYS", self.keys)
         self.moto_parts = env_int("BENCH_MOTO_PARTS", self.parts)
         self.valsize = env_int("BENCH_VALSIZE", 1000)
+        # Global secondary indexes on `bench` (keyed by pk, projecting ALL) and a stream on it.
+        self.gsis = env_int("BENCH_GSIS", 0)
+        self.stream = env_int("BENCH_STREAM", 0) > 0
         self.warmup = env_int("BENCH_WARMUP", 2)
         self.check_every = env_int("BENCH_CHECK_EVERY", 16)
         self.start_timeout = env_int("BENCH_START_TIMEOUT", 60)
@@ -299,7 +302,8 @@ def run_system(c, name):
         if needs_preload:
             log(f"{name}: preloading {keys} items + {parts}x10 ...")
             cmd = [sys.executable, os.path.join(BENCH, "preload.py"), f"http://127.0.0.1:{port}/",
-                   "--keys", str(keys), "--parts", str(parts), "--valsize", str(c.valsize)]
+                   "--keys", str(keys), "--parts", str(parts), "--valsize", str(c.valsize),
+                   "--gsis", str(c.gsis)] + (["--stream"] if c.stream else [])
             t1 = time.monotonic()
             try:
                 p = subprocess.run(cmd, capture_output=True, text=True, timeout=c.preload_timeout)
@@ -399,7 +403,7 @@ def fnum(v, digits=0):
 def command_line(c):
     knobs = ["BENCH_DURATION", "BENCH_CONNECTIONS", "BENCH_THREADS", "BENCH_KEYS", "BENCH_PARTS", "BENCH_MOTO_KEYS",
              "BENCH_MOTO_PARTS", "BENCH_VALSIZE", "BENCH_WARMUP", "BENCH_CHECK_EVERY", "BENCH_SYSTEMS",
-             "BENCH_WORKLOADS"]
+             "BENCH_WORKLOADS", "BENCH_GSIS", "BENCH_STREAM"]
     set_ = [f"{k}={os.environ[k]}" for k in knobs if os.environ.get(k)]
     return " ".join(set_ + ["bench/run.sh"])
 
@@ -413,7 +417,10 @@ def report(c, results, started, finished):
     L.append(f"- load: wrk, {c.threads} threads, {c.connections} connections, {c.duration} s per workload"
              + (f" after a {c.warmup} s warm-up per system" if c.warmup else "")
              + f"; bodies checked on 1 response in {c.check_every} per wrk thread, status on all")
-    L.append(f"- data: `bench` {c.keys:,} items of {c.valsize} B values, `bench2` {c.parts:,} partitions x 10 items"
+    L.append(f"- data: `bench` {c.keys:,} items of {c.valsize} B values"
+             + (f" with {c.gsis} GSI(s) projecting ALL" if c.gsis else "")
+             + (" and a NEW_AND_OLD_IMAGES stream" if c.stream else "")
+             + f", `bench2` {c.parts:,} partitions x 10 items"
              + (f"; moto: {c.moto_keys:,} items and {c.moto_parts:,} partitions (BENCH_MOTO_KEYS/BENCH_MOTO_PARTS: a smaller data set, so its numbers are not like for like)"
                 if "moto" in c.systems and (c.moto_keys, c.moto_parts) != (c.keys, c.parts) else ""))
     L.append(f"- wall time {finished - started:.0f} s; 1-minute load average {c.load_start} at the start "

@@ -3,7 +3,7 @@
 (stdlib only; setup, not the load driver).
 
   preload.py URL [--keys 100000] [--valsize 1000] [--parts 1000] [--qvalsize 100]
-             [--threads 4] [--skip-create] [--json]
+             [--threads 4] [--skip-create] [--gsis N] [--stream] [--json]
 
 Tables: `bench` (pk S) with KEYS items {pk: "user%06d", val: VALSIZE chars};
         `bench2` (pk S, sk N) with PARTS partitions "part%04d" x 10 items (sk 1..10,
@@ -79,7 +79,9 @@ def wait_status(c, table, want):
     raise RuntimeError(f"table {table} never reached {want or 'deleted'}")
 
 
-def create(c, table, with_sk):
+def create(c, table, with_sk, gsis=0, stream=False):
+    """`gsis` global secondary indexes g1..gN (keyed by pk, projecting ALL: every write of an
+    item writes N index entries of its full size) and, with `stream`, a NEW_AND_OLD_IMAGES stream."""
     st, r = c.call("DeleteTable", {"TableName": table})
     if st == 200:
         wait_status(c, table, None)
@@ -88,8 +90,14 @@ def create(c, table, with_sk):
     if with_sk:
         attrs.append({"AttributeName": "sk", "AttributeType": "N"})
         keys.append({"AttributeName": "sk", "KeyType": "RANGE"})
-    st, r = c.call("CreateTable", {"TableName": table, "AttributeDefinitions": attrs, "KeySchema": keys,
-                                   "BillingMode": "PAY_PER_REQUEST"})
+    spec = {"TableName": table, "AttributeDefinitions": attrs, "KeySchema": keys, "BillingMode": "PAY_PER_REQUEST"}
+    if gsis:
+        spec["GlobalSecondaryIndexes"] = [
+            {"IndexName": f"g{i + 1}", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+             "Projection": {"ProjectionType": "ALL"}} for i in range(gsis)]
+    if stream:
+        spec["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    st, r = c.call("CreateTable", spec)
     if st != 200:
         raise RuntimeError(f"CreateTable {table}: {st} {str(r)[:200]}")
     wait_status(c, table, "ACTIVE")
@@ -172,6 +180,8 @@ def main():
     ap.add_argument("--qvalsize", type=int, default=100)
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--skip-create", action="store_true")
+    ap.add_argument("--gsis", type=int, default=0, help="global secondary indexes on `bench`")
+    ap.add_argument("--stream", action="store_true", help="a stream on `bench`")
     a = ap.parse_args()
     if a.keys < 1 or a.parts < 1:
         ap.error("--keys and --parts must be at least 1")
@@ -181,7 +191,7 @@ def main():
         vals = [rand_val(a.valsize, rng) for _ in range(a.keys)]
         c = Client(a.url)
         if not a.skip_create:
-            create(c, "bench", False)
+            create(c, "bench", False, a.gsis, a.stream)
             create(c, "bench2", True)
         t0 = time.time()
         items = [{"pk": {"S": f"user{i:06d}"}, "val": {"S": vals[i]}} for i in range(a.keys)]

@@ -229,3 +229,60 @@ def assert_error(excinfo, code, message=None, *, status=400, optional_envelope=F
     if message is not None:
         allowed = {message, ENVELOPE + message} if optional_envelope else {message}
         assert got_message in allowed, f"message {got_message!r}, expected one of {allowed!r}"
+
+
+# ---- DynamoDB Streams: reading a stream as a consumer does ---------------------------------------
+
+STREAM_WAIT_TIMEOUT_SECONDS = 15.0
+
+
+def stream_shards(streams, arn):
+    """Every shard of a stream, following DescribeStream's pages."""
+    shards, start = [], None
+    while True:
+        args = {"StreamArn": arn}
+        if start:
+            args["ExclusiveStartShardId"] = start
+        description = streams.describe_stream(**args)["StreamDescription"]
+        shards += description["Shards"]
+        start = description.get("LastEvaluatedShardId")
+        if not start:
+            return shards
+
+
+def read_shard(streams, iterator, limit=None):
+    """Reads from `iterator` until a page comes back empty: (records, next iterator). The next
+    iterator is None once a closed shard has been read to its end."""
+    records = []
+    while iterator:
+        args = {"ShardIterator": iterator}
+        if limit:
+            args["Limit"] = limit
+        page = streams.get_records(**args)
+        records += page["Records"]
+        iterator = page.get("NextShardIterator")
+        if not page["Records"]:
+            break
+    return records, iterator
+
+
+def stream_records(streams, arn):
+    """What a stream holds now, shard by shard from TRIM_HORIZON: {shard id: [records in order]}."""
+    out = {}
+    for shard in stream_shards(streams, arn):
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        out[shard["ShardId"]] = read_shard(streams, iterator)[0]
+    return out
+
+
+def wait_for_records(streams, arn, count, timeout=STREAM_WAIT_TIMEOUT_SECONDS):
+    """Polls until the stream holds at least `count` records (DynamoDB publishes them within about
+    a second) and returns them as {shard id: [records]}."""
+    deadline = time.monotonic() + timeout
+    while True:
+        records = stream_records(streams, arn)
+        if sum(len(r) for r in records.values()) >= count or time.monotonic() > deadline:
+            return records
+        time.sleep(0.1)
