@@ -101,6 +101,15 @@ def test_describe_table_shows_indexes(ddb, orders):
     assert "IndexStatus" not in local
 
 
+def test_indexes_are_created_with_the_table(ddb, make_table):
+    # CreateTable's answer shows the new table's global indexes CREATING along with it; once the
+    # table is ACTIVE, so are they.
+    created = make_table(wait=False, **orders_spec())
+    assert {g["IndexStatus"] for g in created["GlobalSecondaryIndexes"]} == {"CREATING"}
+    table = support.wait_active(ddb, created["TableName"])
+    assert {g["IndexStatus"] for g in table["GlobalSecondaryIndexes"]} == {"ACTIVE"}
+
+
 def test_index_counts_follow_writes(ddb, orders):
     # ItemCount of an index counts only items that have its key (a sparse index).
     put(

@@ -41,7 +41,12 @@ fn now_seconds() -> f64 {
 }
 
 /// The index descriptions of a table (local first, then global), as DescribeTable shows them.
-fn describe_indexes(table: &Table, meta: &TableMeta, global: bool) -> Option<Vec<IndexDescription>> {
+fn describe_indexes(
+    table: &Table,
+    meta: &TableMeta,
+    global: bool,
+    table_creating: bool,
+) -> Option<Vec<IndexDescription>> {
     let live = table.indexes.read().clone();
     let out: Vec<IndexDescription> = meta
         .indexes
@@ -49,13 +54,15 @@ fn describe_indexes(table: &Table, meta: &TableMeta, global: bool) -> Option<Vec
         .filter(|m| m.global == global)
         .map(|m| {
             let index = live.iter().find(|i| i.name == m.name);
-            let active = index.is_none_or(|i| i.is_active());
+            let backfilling = index.is_some_and(|i| !i.is_active());
+            // A new table's indexes are CREATING along with it; an added index while it backfills.
+            let active = !backfilling && !table_creating;
             IndexDescription {
                 index_name: m.name.clone(),
                 key_schema: m.key_schema.clone(),
                 projection: m.projection.clone(),
                 index_status: global.then(|| if active { "ACTIVE" } else { "CREATING" }.to_string()),
-                backfilling: (global && !active).then_some(true),
+                backfilling: (global && backfilling).then_some(true),
                 provisioned_throughput: global.then_some(ProvisionedThroughputDescription {
                     number_of_decreases_today: 0,
                     read_capacity_units: m.read_capacity_units,
@@ -104,8 +111,8 @@ fn describe(table: &Table, status: &str) -> TableDescription {
             .map(|s| StreamSpecification { stream_enabled: Some(true), stream_view_type: Some(s.view_type.clone()) }),
         latest_stream_arn: latest.map(|s| format!("{}/stream/{}", meta.arn, s.label)),
         latest_stream_label: latest.map(|s| s.label.clone()),
-        local_secondary_indexes: describe_indexes(table, &meta, false),
-        global_secondary_indexes: describe_indexes(table, &meta, true),
+        local_secondary_indexes: describe_indexes(table, &meta, false, status == "CREATING"),
+        global_secondary_indexes: describe_indexes(table, &meta, true, status == "CREATING"),
         sse_description: meta.sse_enabled.then(|| SseDescription {
             status: "ENABLED".to_string(),
             sse_type: "KMS".to_string(),
