@@ -110,11 +110,14 @@ class Config:
 
 
 def sys_flywheel(c, port, data):
-    return [c.flywheel, "--listen", f"127.0.0.1:{port}", "--data-dir", data]
+    # The admin listener stays on (as by default), on a free port: metrics are recorded.
+    return [c.flywheel, "--listen", f"127.0.0.1:{port}", "--admin-listen", f"127.0.0.1:{free_port()}",
+            "--data-dir", data]
 
 
 def sys_flywheel_mem(c, port, data):
-    return [c.flywheel, "--listen", f"127.0.0.1:{port}", "--in-memory"]
+    return [c.flywheel, "--listen", f"127.0.0.1:{port}", "--admin-listen", f"127.0.0.1:{free_port()}",
+            "--in-memory"]
 
 
 def dynalite_cmd(port):

@@ -58,6 +58,7 @@ class Server:
         self.binary = flywheel_bin()
         self.data_dir = data_dir
         self.extra_args = list(args)
+        self.admin_port = free_port()
         self.port = port or free_port()
         self.process = None
         self.log_path = Path(tempfile.mkstemp(prefix="flywheel-", suffix=".log")[1])
@@ -65,6 +66,11 @@ class Server:
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def admin_endpoint(self) -> str:
+        """The admin listener: /metrics, /healthz, /readyz."""
+        return f"http://127.0.0.1:{self.admin_port}"
 
     def start(self):
         if not self.binary.is_file():
@@ -74,6 +80,7 @@ class Server:
                 pytrace=False,
             )
         args = [str(self.binary), "--listen", f"127.0.0.1:{self.port}"]
+        args += ["--admin-listen", f"127.0.0.1:{self.admin_port}"]
         args += ["--data-dir", str(self.data_dir)] if self.data_dir else ["--in-memory"]
         args += self.extra_args
         log = open(self.log_path, "ab")

@@ -91,7 +91,7 @@ impl Engine {
         for (name, k) in &request {
             let projection =
                 Projection::for_get(&k.projection_expression, &k.attributes_to_get, &k.expression_attribute_names)?;
-            let table = self.find_table(&ctx.region, name).ok_or_else(ApiError::table_not_found)?;
+            let table = self.find_request_table(ctx, name).ok_or_else(ApiError::table_not_found)?;
             let mut seen = HashSet::new();
             let mut keys = Vec::new();
             for key in k.keys.as_deref().unwrap_or_default() {
@@ -177,7 +177,7 @@ impl Engine {
         }
         let mut writes = Vec::new();
         for (name, list) in &request {
-            let table = self.find_table(&ctx.region, name).ok_or_else(ApiError::table_not_found)?;
+            let table = self.find_request_table(ctx, name).ok_or_else(ApiError::table_not_found)?;
             let mut seen = HashSet::new();
             for w in list {
                 let (key, mutation, size) = match (&w.put_request, &w.delete_request) {

@@ -124,6 +124,9 @@ pub struct Partition {
     last_ticket: AtomicU64,
     pub item_count: AtomicI64,
     pub size_bytes: AtomicI64,
+    /// Commits and reads since start: how hot this hash range is (metrics, the console).
+    pub writes: AtomicU64,
+    pub reads: AtomicU64,
 }
 
 impl Partition {
@@ -133,11 +136,14 @@ impl Partition {
             last_ticket: AtomicU64::new(0),
             item_count: AtomicI64::new(item_count),
             size_bytes: AtomicI64::new(size_bytes),
+            writes: AtomicU64::new(0),
+            reads: AtomicU64::new(0),
         }
     }
 
     /// Marks a commit as under way; call with the writer held, right before committing.
     pub fn begin_commit(&self) {
+        self.writes.fetch_add(1, Ordering::Relaxed);
         self.last_ticket.store(TICKET_PENDING, Ordering::Release);
     }
 
@@ -149,6 +155,7 @@ impl Partition {
     /// After a read of this partition: waits until whatever the read could have seen is
     /// durable, so no reader ever observes a write that a crash could still take back.
     pub async fn settle_read(&self, storage: &dyn Storage) -> Result<(), flywheel_storage::StorageError> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
         let durability = storage.durability();
         let last = self.last_ticket.load(Ordering::Acquire);
         if last == TICKET_PENDING {

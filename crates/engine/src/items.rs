@@ -181,7 +181,7 @@ pub struct WriteOutcome {
 impl Engine {
     pub(crate) fn get_item_table(&self, ctx: &RequestContext, name: &Option<String>) -> Result<TableRef, ApiError> {
         let name = name.as_deref().unwrap_or_default();
-        self.find_table(&ctx.region, name).ok_or_else(ApiError::table_not_found)
+        self.find_request_table(ctx, name).ok_or_else(ApiError::table_not_found)
     }
 
     /// Reads the current version of an item (under the partition's writer, or for a read).

@@ -65,12 +65,46 @@ impl Default for EngineConfig {
     }
 }
 
+/// A table's numbers as of now.
+#[derive(Clone, Debug)]
+pub struct TableSummary {
+    pub region: String,
+    pub name: String,
+    pub item_count: u64,
+    pub size_bytes: u64,
+    pub indexes: Vec<IndexSummary>,
+    /// Per partition (hash range, in order): commits and reads since start.
+    pub partitions: Vec<(u64, u64)>,
+    pub stream_view_type: Option<String>,
+    pub ttl_attribute: Option<String>,
+}
+
+/// A secondary index's numbers as of now.
+#[derive(Clone, Debug)]
+pub struct IndexSummary {
+    pub name: String,
+    pub global: bool,
+    pub active: bool,
+    pub item_count: u64,
+    pub size_bytes: u64,
+}
+
 /// Who is asking and where: from the request's credential scope and headers.
 #[derive(Clone, Debug)]
 pub struct RequestContext {
     pub region: String,
     /// The `Host` the client used, for DescribeEndpoints.
     pub host: String,
+    /// Set by the engine to the existing table the request addressed (the first, for
+    /// multi-table requests), so the server can label metrics without parsing the body again
+    /// and without one label per name a client merely tried.
+    pub table: std::sync::OnceLock<String>,
+}
+
+impl RequestContext {
+    pub fn new(region: impl Into<String>, host: impl Into<String>) -> RequestContext {
+        RequestContext { region: region.into(), host: host.into(), table: std::sync::OnceLock::new() }
+    }
 }
 
 /// The database engine.
@@ -200,6 +234,15 @@ impl Engine {
         self.tables.read().get(&(region.to_string(), name.to_string())).cloned()
     }
 
+    /// Finds a table a request addresses, noting it in the context for metrics.
+    pub(crate) fn find_request_table(&self, ctx: &RequestContext, name: &str) -> Option<TableRef> {
+        let table = self.find_table(&ctx.region, name);
+        if table.is_some() {
+            let _ = ctx.table.set(name.to_string());
+        }
+        table
+    }
+
     /// Executes one operation on a JSON request body and returns the JSON response body.
     pub async fn dispatch(&self, ctx: &RequestContext, op: Operation, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         match op {
@@ -237,6 +280,43 @@ impl Engine {
                 format!("Flywheel does not implement the {} operation yet", other.name()),
             )),
         }
+    }
+
+    /// Every table's current numbers, sorted by region and name.
+    pub fn table_summaries(&self) -> Vec<TableSummary> {
+        let mut tables: Vec<TableRef> = self.tables.read().values().cloned().collect();
+        tables.sort_by_key(|t| {
+            let m = t.meta.read();
+            (m.region.clone(), m.name.clone())
+        });
+        tables
+            .iter()
+            .map(|t| {
+                let meta = t.meta.read();
+                let relaxed = std::sync::atomic::Ordering::Relaxed;
+                TableSummary {
+                    region: meta.region.clone(),
+                    name: meta.name.clone(),
+                    item_count: t.item_count(),
+                    size_bytes: t.size_bytes(),
+                    indexes: t
+                        .indexes
+                        .read()
+                        .iter()
+                        .map(|i| IndexSummary {
+                            name: i.name.clone(),
+                            global: i.global,
+                            active: i.is_active(),
+                            item_count: i.item_count(),
+                            size_bytes: i.size_bytes(),
+                        })
+                        .collect(),
+                    partitions: t.partitions.iter().map(|p| (p.writes.load(relaxed), p.reads.load(relaxed))).collect(),
+                    stream_view_type: t.current_stream().map(|s| s.meta.read().view_type.clone()),
+                    ttl_attribute: meta.ttl_attribute.clone(),
+                }
+            })
+            .collect()
     }
 
     /// Makes everything durable; call before exit.

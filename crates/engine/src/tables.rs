@@ -559,7 +559,7 @@ impl Engine {
         c.table_name("tableName", name);
         c.finish()?;
         let name = name.as_deref().unwrap_or_default();
-        self.find_table(&ctx.region, name).ok_or_else(|| table_not_found(name))
+        self.find_request_table(ctx, name).ok_or_else(|| table_not_found(name))
     }
 
     /// The table an ARN names, in the caller's region.

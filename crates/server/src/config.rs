@@ -24,6 +24,10 @@ pub struct Config {
     #[arg(long, env = "FLYWHEEL_LOG", default_value = "info")]
     pub log_level: String,
 
+    /// Address of the admin listener (`/metrics`, `/healthz`, `/readyz`), or `off`.
+    #[arg(long, env = "FLYWHEEL_ADMIN_LISTEN", default_value = "127.0.0.1:8001")]
+    pub admin_listen: String,
+
     /// Seconds between the TTL sweeper's passes over tables with time to live enabled.
     /// DynamoDB deletes expired items "within a few days"; an hour keeps the sweeper cheap while
     /// still expiring sooner. Tests use about a second.

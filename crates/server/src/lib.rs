@@ -4,6 +4,7 @@
 //!
 //! What it does not know: what operations mean (the engine), how JSON maps to types (protocol).
 
+pub mod admin;
 pub mod auth;
 pub mod config;
 
@@ -75,13 +76,38 @@ impl Server {
         &self.engine
     }
 
+    /// One API request, with its golden signals: rate and errors by operation, table and
+    /// `__type`, latency, and requests in flight.
     async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        let started = std::time::Instant::now();
+        let in_flight = metrics::gauge!("flywheel_requests_in_flight");
+        in_flight.increment(1.0);
+        let (response, operation, table, error) = self.handle_api(req).await;
+        in_flight.decrement(1.0);
+        let labels = [("operation", operation), ("table", table)];
+        metrics::counter!("flywheel_requests_total", &labels).increment(1);
+        metrics::histogram!("flywheel_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+        if let Some(kind) = error {
+            let [(_, operation), (_, table)] = labels;
+            let labels = [("operation", operation), ("table", table), ("error", kind.to_string())];
+            metrics::counter!("flywheel_errors_total", &labels).increment(1);
+        }
+        response
+    }
+
+    /// The request itself; returns the response and its metric labels.
+    async fn handle_api(
+        &self,
+        req: Request<Incoming>,
+    ) -> (Response<Full<Bytes>>, String, String, Option<&'static str>) {
+        let failed =
+            |e: ApiError, op: &str| (error_response(&e), op.to_string(), String::new(), Some(e.kind.short_name()));
         if req.method() == Method::GET && req.uri().path() == "/" {
             // DynamoDB answers a plain GET with a health line; load balancers and humans use it.
             let mut r = Response::new(Full::new(Bytes::from_static(b"healthy: flywheel")));
             r.headers_mut().insert(CT, HeaderValue::from_static("text/plain"));
-            return r;
+            return (r, "health".to_string(), String::new(), None);
         }
         let (parts, body) = req.into_parts();
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
@@ -89,32 +115,35 @@ impl Server {
         let host = header("host").unwrap_or("localhost").to_string();
         let region = match auth::region(header("authorization"), parts.uri.query()) {
             Ok(region) => region,
-            Err(e) => return error_response(&e),
+            Err(e) => return failed(e, "unknown"),
         };
         if parts.method != Method::POST {
-            return error_response(&ApiError::new(ErrorKind::UnknownOperation, ""));
+            return failed(ApiError::new(ErrorKind::UnknownOperation, ""), "unknown");
         }
         let op = match flywheel_protocol::parse_target(&target) {
             Ok(op) => op,
-            Err(e) => return error_response(&e),
+            Err(e) => return failed(e, "unknown"),
         };
         let body = match Limited::new(body, REQUEST_BODY_BYTES_MAX).collect().await {
             Ok(b) => b.to_bytes(),
             Err(e) => {
                 let too_big = e.downcast_ref::<http_body_util::LengthLimitError>().is_some();
-                return error_response(&if too_big {
+                let e = if too_big {
                     ApiError::validation("Request size exceeded the maximum allowed size of 16777216 bytes")
                 } else {
                     ApiError::serialization("The request body could not be read")
-                });
+                };
+                return failed(e, op.name());
             }
         };
-        let ctx = RequestContext { region, host };
-        match self.engine.dispatch(&ctx, op, &body).await {
-            Ok(out) => response(200, out),
+        let ctx = RequestContext::new(region, host);
+        let result = self.engine.dispatch(&ctx, op, &body).await;
+        let table = ctx.table.get().cloned().unwrap_or_default();
+        match result {
+            Ok(out) => (response(200, out), op.name().to_string(), table, None),
             Err(e) => {
                 tracing::debug!(operation = op.name(), error = %e, "request failed");
-                error_response(&e)
+                (error_response(&e), op.name().to_string(), table, Some(e.kind.short_name()))
             }
         }
     }
@@ -123,6 +152,7 @@ impl Server {
 /// A server bound to its address, ready to run.
 pub struct Bound {
     listener: TcpListener,
+    admin: Option<TcpListener>,
     server: Arc<Server>,
 }
 
@@ -131,11 +161,20 @@ impl Bound {
         self.listener.local_addr()
     }
 
+    /// The admin listener's address, if it is on.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// Serves until `shutdown` resolves, then drains in-flight requests and makes every
     /// acknowledged write durable.
-    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+    pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut connections = tokio::task::JoinSet::new();
+        let admin = self.admin.take().map(|listener| {
+            let metrics = admin::install_recorder();
+            tokio::spawn(admin::serve(listener, self.server.clone(), metrics))
+        });
         // TTL sweeps, stream trimming and index backfills, for as long as the server runs.
         let maintenance = {
             let server = self.server.clone();
@@ -190,6 +229,9 @@ impl Bound {
         }
         maintenance.abort();
         let _ = maintenance.await;
+        if let Some(admin) = admin {
+            admin.abort();
+        }
         self.server.engine.close().map_err(|e| std::io::Error::other(e.to_string()))?;
         tracing::info!(requests = self.server.requests.load(Ordering::Relaxed), "shut down cleanly");
         Ok(())
@@ -208,7 +250,11 @@ pub async fn bind(config: &Config) -> Result<Bound, Box<dyn std::error::Error + 
     };
     let engine = Engine::open(storage, config.engine_config())?;
     let listener = TcpListener::bind(&config.listen).await?;
-    Ok(Bound { listener, server: Arc::new(Server::new(engine)) })
+    let admin = match config.admin_listen.as_str() {
+        "off" | "" => None,
+        addr => Some(TcpListener::bind(addr).await.map_err(|e| format!("admin listener {addr}: {e}"))?),
+    };
+    Ok(Bound { listener, admin, server: Arc::new(Server::new(engine)) })
 }
 
 /// Resolves on SIGINT or SIGTERM.

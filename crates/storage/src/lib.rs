@@ -248,10 +248,15 @@ impl Durability {
                 }
             }
             let target = self.issued();
-            if target <= self.durable() {
+            let covered = target.saturating_sub(self.durable());
+            if covered == 0 {
                 return; // stopping, nothing pending
             }
-            match sync() {
+            let started = std::time::Instant::now();
+            let synced = sync();
+            metrics::histogram!("flywheel_fsync_duration_seconds").record(started.elapsed().as_secs_f64());
+            metrics::histogram!("flywheel_fsync_commits").record(covered as f64);
+            match synced {
                 Ok(()) => self.mark_durable(target),
                 Err(e) => {
                     tracing::error!(error = %e, "journal sync failed; refusing further durable acknowledgements");

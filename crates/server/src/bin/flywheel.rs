@@ -26,8 +26,9 @@ fn main() -> std::process::ExitCode {
             }
         };
         let addr = bound.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let admin = bound.admin_addr().map_or_else(|| "off".to_string(), |a| a.to_string());
         let storage = if config.in_memory { "in-memory".to_string() } else { config.data_dir.display().to_string() };
-        tracing::info!(listen = %addr, storage = %storage, auth = "permissive (any well-formed SigV4 accepted)", "flywheel ready");
+        tracing::info!(listen = %addr, admin = %admin, storage = %storage, auth = "permissive (any well-formed SigV4 accepted)", "flywheel ready");
         match bound.run(shutdown_signal()).await {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {

@@ -32,7 +32,7 @@ impl Flywheel {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new(env!("CARGO_BIN_EXE_flywheel"))
             .args(args)
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--log-level", "warn"])
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--log-level", "warn", "--admin-listen", "off"])
             .stdout(Stdio::null())
             .spawn()
             .expect("start flywheel");

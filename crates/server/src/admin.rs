@@ -1,0 +1,142 @@
+//! The admin listener (default 127.0.0.1:8001): `/metrics` in Prometheus text format,
+//! `/healthz` and `/readyz`. It shares nothing with the DynamoDB listener but the engine, so
+//! scraping never queues behind client traffic.
+//!
+//! Request metrics (the four golden signals per operation and table) are recorded by the API
+//! listener through the `metrics` facade; the storage crate records fsync timings the same way.
+//! Table, index and partition numbers are read from the engine at scrape time.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+
+use crate::Server;
+
+/// Latency buckets in seconds: 50 µs to 10 s.
+const LATENCY_BUCKETS: &[f64] =
+    &[0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+
+/// Writes per fsync.
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+
+/// Installs the process-wide Prometheus recorder (once; later calls get the same handle).
+pub fn install_recorder() -> Option<PrometheusHandle> {
+    static HANDLE: std::sync::OnceLock<Option<PrometheusHandle>> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full("flywheel_fsync_commits".into()), BATCH_BUCKETS))
+                .map(|b| b.build_recorder());
+            match recorder {
+                Ok(recorder) => {
+                    let handle = recorder.handle();
+                    match metrics::set_global_recorder(recorder) {
+                        Ok(()) => Some(handle),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "metrics recorder already installed");
+                            None
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot build the metrics recorder");
+                    None
+                }
+            }
+        })
+        .clone()
+}
+
+fn text(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+/// Publishes the engine's current numbers as gauges and absolute counters.
+fn publish_engine_state(server: &Server) {
+    let engine = server.engine();
+    metrics::gauge!("flywheel_storage_disk_bytes").set(engine.storage().disk_bytes() as f64);
+    let durability = engine.storage().durability();
+    metrics::gauge!("flywheel_commits_awaiting_fsync")
+        .set(durability.issued().saturating_sub(durability.durable()) as f64);
+    for t in engine.table_summaries() {
+        let labels = [("region", t.region.clone()), ("table", t.name.clone())];
+        metrics::gauge!("flywheel_table_items", &labels).set(t.item_count as f64);
+        metrics::gauge!("flywheel_table_size_bytes", &labels).set(t.size_bytes as f64);
+        for i in &t.indexes {
+            let labels = [("region", t.region.clone()), ("table", t.name.clone()), ("index", i.name.clone())];
+            metrics::gauge!("flywheel_index_items", &labels).set(i.item_count as f64);
+            metrics::gauge!("flywheel_index_size_bytes", &labels).set(i.size_bytes as f64);
+        }
+        for (p, (writes, reads)) in t.partitions.iter().enumerate() {
+            let labels = [("region", t.region.clone()), ("table", t.name.clone()), ("partition", format!("{p:02}"))];
+            metrics::counter!("flywheel_partition_writes_total", &labels).absolute(*writes);
+            metrics::counter!("flywheel_partition_reads_total", &labels).absolute(*reads);
+        }
+    }
+}
+
+async fn handle(server: &Server, handle: &Option<PrometheusHandle>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    if req.method() != Method::GET {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "GET only\n");
+    }
+    match req.uri().path() {
+        "/metrics" => match handle {
+            Some(h) => {
+                publish_engine_state(server);
+                h.run_upkeep();
+                text(StatusCode::OK, "text/plain; version=0.0.4", h.render())
+            }
+            None => text(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "metrics recorder unavailable\n"),
+        },
+        // Alive: the process answers. Ready: the store still accepts durable writes.
+        "/healthz" => text(StatusCode::OK, "text/plain", "ok\n"),
+        "/readyz" => {
+            if server.engine().storage().durability().has_failed() {
+                text(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "storage failed: writes cannot be made durable\n")
+            } else {
+                text(StatusCode::OK, "text/plain", "ready\n")
+            }
+        }
+        _ => text(StatusCode::NOT_FOUND, "text/plain", "not found: try /metrics, /healthz or /readyz\n"),
+    }
+}
+
+/// Serves the admin endpoints until the task is aborted.
+pub async fn serve(listener: TcpListener, server: Arc<Server>, metrics: Option<PrometheusHandle>) {
+    let metrics = Arc::new(metrics);
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "admin accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let (server, metrics) = (server.clone(), metrics.clone());
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let (server, metrics) = (server.clone(), metrics.clone());
+                async move { Ok::<_, Infallible>(handle(&server, &metrics, req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
