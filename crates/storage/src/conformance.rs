@@ -57,6 +57,13 @@ fn ranges_respect_bounds_and_direction() {
         assert_eq!(rev[0], hi.to_vec());
         assert!(rev.windows(2).all(|w| w[0] > w[1]));
         assert_eq!(keys(s, "r", Bound::Unbounded, Bound::Unbounded, false).len(), 600);
+        // Inverted or empty bounds are an empty range, never a panic, in both directions.
+        for reverse in [false, true] {
+            assert!(keys(s, "r", Bound::Included(&hi), Bound::Included(&lo), reverse).is_empty());
+            assert!(keys(s, "r", Bound::Excluded(&lo), Bound::Excluded(&lo), reverse).is_empty());
+            assert!(keys(s, "r", Bound::Included(&lo), Bound::Excluded(&lo), reverse).is_empty());
+            assert_eq!(keys(s, "r", Bound::Included(&lo), Bound::Included(&lo), reverse).len(), 1);
+        }
     });
 }
 

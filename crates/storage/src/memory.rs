@@ -122,11 +122,11 @@ impl Tree for MemoryTree {
     fn range(&self, start: Bound<&[u8]>, end: Bound<&[u8]>, reverse: bool) -> RangeIter<'_> {
         Box::new(ChunkedRange {
             tree: self,
+            done: is_empty_range(&start, &end),
             start: start.map(<[u8]>::to_vec),
             end: end.map(<[u8]>::to_vec),
             reverse,
             buffer: Vec::new(),
-            done: false,
         })
     }
 
@@ -136,6 +136,18 @@ impl Tree for MemoryTree {
 
     fn as_any(&self) -> &dyn std::any::Any {
         self
+    }
+}
+
+/// True when no key can lie between the bounds (BTreeMap::range panics on inverted bounds; the
+/// trait promises an empty iterator instead).
+fn is_empty_range(start: &Bound<&[u8]>, end: &Bound<&[u8]>) -> bool {
+    match (start, end) {
+        (Bound::Included(s), Bound::Included(e)) => s > e,
+        (Bound::Included(s), Bound::Excluded(e))
+        | (Bound::Excluded(s), Bound::Included(e))
+        | (Bound::Excluded(s), Bound::Excluded(e)) => s >= e,
+        _ => false,
     }
 }
 
