@@ -13,6 +13,7 @@ use flywheel_storage::{Storage, Ticket, TreeHandle};
 use flywheel_types::ValueType;
 use serde::{Deserialize, Serialize};
 
+use crate::backups::{PitrLog, PitrMeta};
 use crate::indexes::{Index, IndexMeta};
 use crate::streams::{Stream, StreamMeta};
 
@@ -69,6 +70,16 @@ pub struct TableMeta {
     /// Time to live: the attribute holding each item's expiry, when enabled.
     #[serde(default)]
     pub ttl_attribute: Option<String>,
+    /// Point-in-time recovery, when enabled: its change log.
+    #[serde(default)]
+    pub pitr: Option<PitrMeta>,
+    /// Set on a table restored from a backup or a point in time.
+    #[serde(default)]
+    pub restore_summary: Option<flywheel_protocol::model::RestoreSummary>,
+    /// True while a restore fills the table; a table found so at start-up is an interrupted
+    /// restore and is removed.
+    #[serde(default)]
+    pub restoring: bool,
 }
 
 /// The key schema in the form the item path needs.
@@ -181,6 +192,8 @@ pub struct Table {
     pub indexes: parking_lot::RwLock<Arc<Vec<Arc<Index>>>>,
     /// Every readable stream; the enabled one, if any, is last.
     pub streams: parking_lot::RwLock<Vec<Arc<Stream>>>,
+    /// The point-in-time recovery log, when enabled.
+    pub pitr: parking_lot::RwLock<Option<Arc<PitrLog>>>,
 }
 
 impl Table {
@@ -206,6 +219,7 @@ impl Table {
             partitions,
             indexes: parking_lot::RwLock::new(Arc::new(indexes)),
             streams: parking_lot::RwLock::new(streams),
+            pitr: parking_lot::RwLock::new(None),
         }
     }
 

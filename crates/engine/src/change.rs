@@ -3,7 +3,8 @@
 //! Whatever writes items — PutItem, UpdateItem, DeleteItem, batches, transactions, the TTL
 //! sweeper — stages each change here, under the writers of the partitions it touches. A change
 //! brings along, in the same atomic batch: the item itself, its entry in every secondary index,
-//! one stream record (if the table has a stream and the item really changed), and the new
+//! one stream record (if the table has a stream and the item really changed), the item's
+//! previous version in the point-in-time recovery log (if enabled), and the new
 //! statistics of the partition and its indexes. Nothing else in the engine writes item data, so
 //! the table, its indexes and its stream cannot disagree.
 
@@ -129,6 +130,10 @@ impl Staging {
                     None => delta.indexes.push((index.clone(), dc, ds)),
                 }
             }
+        }
+        if let Some(log) = table.pitr.read().clone() {
+            let (key, value) = log.entry(storage_key, old);
+            self.batch.put(&log.tree, key, value);
         }
         if let Some(stream) = table.current_stream() {
             let region = table.meta.read().region.clone();

@@ -9,6 +9,7 @@
 //! the typed model), or how bytes reach disk (the storage trait).
 
 pub mod backfill;
+pub mod backups;
 pub mod batch;
 pub mod capacity;
 pub mod catalog;
@@ -185,7 +186,13 @@ pub(crate) fn load_table(
         let tree = storage.open_tree(&sm.tree)?;
         streams.push(Arc::new(Stream::open(sm.clone(), &meta.arn, tree, &trimmed)?));
     }
-    Ok(Table::new(meta, items, &stats, indexes, streams))
+    let pitr = match &meta.pitr {
+        Some(pm) => Some(Arc::new(backups::PitrLog::open(pm.clone(), storage.open_tree(&pm.tree)?)?)),
+        None => None,
+    };
+    let table = Table::new(meta, items, &stats, indexes, streams);
+    *table.pitr.write() = pitr;
+    Ok(table)
 }
 
 pub(crate) fn storage_error(e: StorageError) -> ApiError {
@@ -208,6 +215,11 @@ impl Engine {
             })
             .collect::<Result<_, _>>()?;
         for meta in metas {
+            if meta.restoring {
+                tracing::warn!(table = %meta.name, region = %meta.region, "removing a table whose restore was interrupted");
+                backups::discard_partial_restore(storage.as_ref(), &catalog_tree, &meta)?;
+                continue;
+            }
             let key = (meta.region.clone(), meta.name.clone());
             let table = load_table(storage.as_ref(), &catalog_tree, meta)?;
             tables.insert(key, Arc::new(table));
@@ -275,6 +287,19 @@ impl Engine {
             Operation::DescribeStream => self.describe_stream(ctx, decode(body)?).map(|r| encode(&r)),
             Operation::GetShardIterator => self.get_shard_iterator(ctx, decode(body)?).map(|r| encode(&r)),
             Operation::GetRecords => self.get_records(ctx, decode(body)?).await,
+            Operation::CreateBackup => self.create_backup(ctx, decode(body)?).await.map(|r| encode(&r)),
+            Operation::DescribeBackup => self.describe_backup(ctx, decode(body)?).map(|r| encode(&r)),
+            Operation::DeleteBackup => self.delete_backup(ctx, decode(body)?).await.map(|r| encode(&r)),
+            Operation::ListBackups => self.list_backups(ctx, decode(body)?).map(|r| encode(&r)),
+            Operation::RestoreTableFromBackup => {
+                self.restore_table_from_backup(ctx, decode(body)?).await.map(|r| encode(&r))
+            }
+            Operation::RestoreTableToPointInTime => {
+                self.restore_table_to_point_in_time(ctx, decode(body)?).await.map(|r| encode(&r))
+            }
+            Operation::UpdateContinuousBackups => {
+                self.update_continuous_backups(ctx, decode(body)?).await.map(|r| encode(&r))
+            }
             other => Err(ApiError::new(
                 ErrorKind::UnknownOperation,
                 format!("Flywheel does not implement the {} operation yet", other.name()),

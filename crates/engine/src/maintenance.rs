@@ -32,6 +32,9 @@ impl Engine {
                 if let Err(e) = self.trim_streams(self.config.stream_retention).await {
                     tracing::warn!(error = %e, "stream trim failed");
                 }
+                if let Err(e) = self.trim_recovery_logs().await {
+                    tracing::warn!(error = %e, "recovery log trim failed");
+                }
                 last_trim = Instant::now();
             }
         }

@@ -79,7 +79,7 @@ fn describe_indexes(
     (!out.is_empty()).then_some(out)
 }
 
-fn describe(table: &Table, status: &str) -> TableDescription {
+pub(crate) fn describe(table: &Table, status: &str) -> TableDescription {
     let meta = table.meta.read();
     let pay_per_request = meta.billing_mode == "PAY_PER_REQUEST";
     let latest = meta.streams.last();
@@ -125,6 +125,7 @@ fn describe(table: &Table, status: &str) -> TableDescription {
             }),
         }),
         table_class_summary: meta.table_class.clone().map(|c| TableClassSummary { table_class: c }),
+        restore_summary: meta.restore_summary.clone(),
     }
 }
 
@@ -189,25 +190,6 @@ pub struct DescribeEndpointsOutput {
 /// This server is the only endpoint: the address the client reached it by.
 pub fn describe_endpoints(ctx: &RequestContext) -> DescribeEndpointsOutput {
     DescribeEndpointsOutput { endpoints: vec![Endpoint { address: ctx.host.clone(), cache_period_in_minutes: 1440 }] }
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ContinuousBackupsOutput {
-    continuous_backups_description: ContinuousBackupsDescription,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct ContinuousBackupsDescription {
-    continuous_backups_status: String,
-    point_in_time_recovery_description: PointInTimeRecoveryDescription,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct PointInTimeRecoveryDescription {
-    point_in_time_recovery_status: String,
 }
 
 fn table_not_found(name: &str) -> ApiError {
@@ -540,7 +522,7 @@ fn validate_create(input: &CreateTableInput) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn new_table_id() -> String {
+pub(crate) fn new_table_id() -> String {
     let bytes: [u8; 16] = rand::random();
     let h = |r: std::ops::Range<usize>| bytes[r].iter().map(|b| format!("{b:02x}")).collect::<String>();
     // A version-4 UUID.
@@ -672,6 +654,9 @@ impl Engine {
             indexes,
             streams,
             ttl_attribute: None,
+            pitr: None,
+            restore_summary: None,
+            restoring: false,
         };
         let mut batch = WriteBatch::new();
         self.save_meta(&mut batch, &meta);
@@ -957,7 +942,8 @@ impl Engine {
         self.commit_catalog(batch).await?;
         self.tables.write().remove(&(meta.region.clone(), meta.name.clone()));
         self.storage.drop_tree(&meta.items_tree).map_err(storage_error)?;
-        for tree in meta.indexes.iter().map(|i| &i.tree).chain(meta.streams.iter().map(|s| &s.tree)) {
+        let trees = meta.indexes.iter().map(|i| &i.tree).chain(meta.streams.iter().map(|s| &s.tree));
+        for tree in trees.chain(meta.pitr.iter().map(|p| &p.tree)) {
             self.storage.drop_tree(tree).map_err(storage_error)?;
         }
         tracing::info!(table = %meta.name, region = %meta.region, "table deleted");
@@ -1015,28 +1001,6 @@ impl Engine {
         let table = self.get_table_by_arn(ctx, &input.resource_arn)?;
         let tags = table.meta.read().tags.clone();
         Ok(ListTagsOutput { tags })
-    }
-
-    pub fn describe_continuous_backups(
-        &self,
-        ctx: &RequestContext,
-        input: TableNameInput,
-    ) -> Result<ContinuousBackupsOutput, ApiError> {
-        let mut c = Constraints::new();
-        c.table_name("tableName", &input.table_name);
-        c.finish()?;
-        let name = input.table_name.unwrap_or_default();
-        if self.find_table(&ctx.region, &name).is_none() {
-            return Err(ApiError::new(flywheel_protocol::ErrorKind::TableNotFound, format!("Table not found: {name}")));
-        }
-        Ok(ContinuousBackupsOutput {
-            continuous_backups_description: ContinuousBackupsDescription {
-                continuous_backups_status: "ENABLED".to_string(),
-                point_in_time_recovery_description: PointInTimeRecoveryDescription {
-                    point_in_time_recovery_status: "DISABLED".to_string(),
-                },
-            },
-        })
     }
 }
 

@@ -28,6 +28,13 @@ pub enum ErrorKind {
     RequestLimitExceeded,
     InternalServerError,
     ServiceUnavailable,
+    TableAlreadyExists,
+    TableInUse,
+    InvalidRestoreTime,
+    PointInTimeRecoveryUnavailable,
+    ContinuousBackupsUnavailable,
+    BackupNotFound,
+    BackupInUse,
     /// DynamoDB Streams: a shard iterator older than 15 minutes.
     ExpiredIterator,
     /// DynamoDB Streams: a position older than the stream's retention.
@@ -68,6 +75,17 @@ impl ErrorKind {
             ErrorKind::RequestLimitExceeded => "com.amazonaws.dynamodb.v20120810#RequestLimitExceeded",
             ErrorKind::InternalServerError => "com.amazonaws.dynamodb.v20120810#InternalServerError",
             ErrorKind::ServiceUnavailable => "com.amazonaws.dynamodb.v20120810#ServiceUnavailableException",
+            ErrorKind::TableAlreadyExists => "com.amazonaws.dynamodb.v20120810#TableAlreadyExistsException",
+            ErrorKind::TableInUse => "com.amazonaws.dynamodb.v20120810#TableInUseException",
+            ErrorKind::InvalidRestoreTime => "com.amazonaws.dynamodb.v20120810#InvalidRestoreTimeException",
+            ErrorKind::PointInTimeRecoveryUnavailable => {
+                "com.amazonaws.dynamodb.v20120810#PointInTimeRecoveryUnavailableException"
+            }
+            ErrorKind::ContinuousBackupsUnavailable => {
+                "com.amazonaws.dynamodb.v20120810#ContinuousBackupsUnavailableException"
+            }
+            ErrorKind::BackupNotFound => "com.amazonaws.dynamodb.v20120810#BackupNotFoundException",
+            ErrorKind::BackupInUse => "com.amazonaws.dynamodb.v20120810#BackupInUseException",
             ErrorKind::ExpiredIterator => "com.amazonaws.dynamodb.v20120810#ExpiredIteratorException",
             ErrorKind::TrimmedDataAccess => "com.amazonaws.dynamodb.v20120810#TrimmedDataAccessException",
         }

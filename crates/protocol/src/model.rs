@@ -246,6 +246,8 @@ pub struct TableDescription {
     pub local_secondary_indexes: Option<Vec<IndexDescription>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub global_secondary_indexes: Option<Vec<IndexDescription>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore_summary: Option<RestoreSummary>,
     #[serde(rename = "SSEDescription", skip_serializing_if = "Option::is_none")]
     pub sse_description: Option<SseDescription>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -632,4 +634,74 @@ pub struct GetShardIteratorInput {
 pub struct GetRecordsInput {
     pub shard_iterator: Option<String>,
     pub limit: Option<i64>,
+}
+
+// ---------------------------------------------------------------- backups and point-in-time recovery
+
+/// How a restored table came to be (DescribeTable's `RestoreSummary`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct RestoreSummary {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_backup_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_table_arn: Option<String>,
+    pub restore_date_time: f64,
+    pub restore_in_progress: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct CreateBackupInput {
+    pub table_name: Option<String>,
+    pub backup_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct BackupArnInput {
+    pub backup_arn: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ListBackupsInput {
+    pub table_name: Option<String>,
+    pub limit: Option<i64>,
+    pub time_range_lower_bound: Option<f64>,
+    pub time_range_upper_bound: Option<f64>,
+    pub exclusive_start_backup_arn: Option<String>,
+    pub backup_type: Option<String>,
+}
+
+/// The overrides RestoreTableFromBackup and RestoreTableToPointInTime share.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RestoreInput {
+    pub target_table_name: Option<String>,
+    pub backup_arn: Option<String>,
+    pub source_table_arn: Option<String>,
+    pub source_table_name: Option<String>,
+    pub use_latest_restorable_time: Option<bool>,
+    pub restore_date_time: Option<f64>,
+    pub billing_mode_override: Option<String>,
+    pub global_secondary_index_override: Option<Vec<SecondaryIndex>>,
+    pub local_secondary_index_override: Option<Vec<SecondaryIndex>>,
+    pub provisioned_throughput_override: Option<ProvisionedThroughput>,
+    #[serde(rename = "SSESpecificationOverride")]
+    pub sse_specification_override: Option<SseSpecification>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct PointInTimeRecoverySpecification {
+    pub point_in_time_recovery_enabled: Option<bool>,
+    pub recovery_period_in_days: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct UpdateContinuousBackupsInput {
+    pub table_name: Option<String>,
+    pub point_in_time_recovery_specification: Option<PointInTimeRecoverySpecification>,
 }
