@@ -82,6 +82,8 @@ pub struct Stream {
     /// Per shard: the first sequence number not trimmed away.
     pub trimmed: Vec<AtomicU64>,
     pub shard_ids: Vec<String>,
+    /// Shard indexes in ShardId order, the order DescribeStream lists them in.
+    listing: Vec<usize>,
 }
 
 impl Stream {
@@ -101,13 +103,19 @@ impl Stream {
                 next = next.max(seq_of(&k) + 1);
             }
         }
+        // Trimming may have removed every record of a shard, and the trim point it left can lie
+        // above every record still stored: new records must be numbered from there, or they
+        // would fall below the trim point and never be read.
+        next = trimmed.iter().fold(next, |n, &t| n.max(t));
         let created_ms = (meta.created * 1000.0) as u64;
         let shard_ids = (0..PARTITIONS_PER_TABLE)
             .map(|i| {
                 let h = flywheel_types::key::hash_bytes(format!("{}/{}", meta.label, i).as_bytes());
                 format!("shardId-{created_ms:020}-{h:08x}")
             })
-            .collect();
+            .collect::<Vec<String>>();
+        let mut listing: Vec<usize> = (0..PARTITIONS_PER_TABLE).collect();
+        listing.sort_by(|a, b| shard_ids[*a].cmp(&shard_ids[*b]));
         Ok(Stream {
             arn: format!("{table_arn}/stream/{}", meta.label),
             meta: parking_lot::RwLock::new(meta),
@@ -116,6 +124,7 @@ impl Stream {
             next_seq: AtomicU64::new(next),
             trimmed: (0..PARTITIONS_PER_TABLE).map(|i| AtomicU64::new(trimmed.get(i).copied().unwrap_or(0))).collect(),
             shard_ids,
+            listing,
         })
     }
 
@@ -431,13 +440,20 @@ impl Engine {
         let arn = input.stream_arn.unwrap_or_default();
         let (table, stream) = self.find_stream(ctx, &arn)?;
         let limit = input.limit.unwrap_or(LIST_LIMIT_MAX) as usize;
-        let first = match &input.exclusive_start_shard_id {
-            Some(id) => stream.shard_of(id).map_or(0, |i| i + 1),
-            None => 0,
-        };
-        let shards: Vec<Shard> = (first..PARTITIONS_PER_TABLE)
+        // Shards are listed in ShardId order, and a page continues after the ShardId it is
+        // given, whether or not the stream has it: the Kinesis adapter KCL applications use
+        // continues from the greatest ShardId it has seen, not from LastEvaluatedShardId.
+        let remaining: Vec<usize> = stream
+            .listing
+            .iter()
+            .copied()
+            .filter(|&i| input.exclusive_start_shard_id.as_ref().is_none_or(|after| stream.shard_ids[i] > *after))
+            .collect();
+        let more = remaining.len() > limit;
+        let shards: Vec<Shard> = remaining
+            .iter()
             .take(limit)
-            .map(|i| Shard {
+            .map(|&i| Shard {
                 shard_id: stream.shard_ids[i].clone(),
                 sequence_number_range: SequenceNumberRange {
                     starting_sequence_number: format_seq(stream.start),
@@ -445,7 +461,6 @@ impl Engine {
                 },
             })
             .collect();
-        let last = first + shards.len();
         let meta = stream.meta.read().clone();
         let table_meta = table.meta.read();
         Ok(DescribeStreamOutput {
@@ -457,7 +472,7 @@ impl Engine {
                 creation_request_date_time: meta.created,
                 table_name: table_meta.name.clone(),
                 key_schema: table_meta.key_schema.clone(),
-                last_evaluated_shard_id: (last < PARTITIONS_PER_TABLE).then(|| stream.shard_ids[last - 1].clone()),
+                last_evaluated_shard_id: if more { shards.last().map(|s| s.shard_id.clone()) } else { None },
                 shards,
             },
         })
@@ -481,6 +496,9 @@ impl Engine {
             ApiError::not_found(format!("Requested resource not found: Shard does not exist: {shard_id}"))
         })?;
         let kind = input.shard_iterator_type.unwrap_or_default();
+        if matches!(kind.as_str(), "TRIM_HORIZON" | "LATEST") && input.sequence_number.is_some() {
+            return Err(ApiError::validation(format!("Must not specify a sequence number for iterator type {kind}")));
+        }
         let trimmed = stream.trimmed[shard].load(Ordering::Acquire);
         let position = match kind.as_str() {
             "TRIM_HORIZON" => trimmed.max(stream.start),

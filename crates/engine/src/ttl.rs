@@ -97,14 +97,16 @@ impl Engine {
             .find_table(&ctx.region, &name)
             .ok_or_else(|| ApiError::not_found(format!("Requested resource not found: Table: {name} not found")))?;
         let mut meta = table.meta.read().clone();
+        // While TTL is on, a request naming another attribute — to enable or to disable — is
+        // refused as such; only a repeat of the current attribute is "already enabled".
         match (&meta.ttl_attribute, enabled) {
-            (Some(_), true) => return Err(ApiError::validation("TimeToLive is already enabled")),
-            (None, false) => return Err(ApiError::validation("TimeToLive is already disabled")),
-            (Some(current), false) if *current != attribute => {
+            (Some(current), _) if *current != attribute => {
                 return Err(ApiError::validation(format!(
                     "TimeToLive is active on a different AttributeName: current AttributeName is {current}"
                 )))
             }
+            (Some(_), true) => return Err(ApiError::validation("TimeToLive is already enabled")),
+            (None, false) => return Err(ApiError::validation("TimeToLive is already disabled")),
             _ => {}
         }
         meta.ttl_attribute = enabled.then(|| attribute.clone());
