@@ -258,6 +258,12 @@ pub fn stats_key(table_id: &str, partition: usize) -> Vec<u8> {
     format!("stats\0{table_id}\0{partition:02}").into_bytes()
 }
 
+/// `retired\0REGION\0TABLEID` → TableMeta JSON of a deleted table whose streams are still
+/// readable (until their records age out).
+pub fn retired_key(region: &str, table_id: &str) -> Vec<u8> {
+    format!("retired\0{region}\0{table_id}").into_bytes()
+}
+
 pub fn stats_prefix(table_id: &str) -> Vec<u8> {
     format!("stats\0{table_id}\0").into_bytes()
 }

@@ -113,6 +113,8 @@ pub struct Engine {
     storage: Arc<dyn Storage>,
     catalog_tree: TreeHandle,
     tables: RwLock<HashMap<(String, String), TableRef>>,
+    /// Deleted tables kept only for their still-readable streams, by (region, table id).
+    retired: RwLock<HashMap<(String, String), TableRef>>,
     /// Serialises catalog changes (create, update, delete of tables).
     ddl: tokio::sync::Mutex<()>,
     /// TransactWriteItems outcomes by ClientRequestToken.
@@ -224,11 +226,27 @@ impl Engine {
             let table = load_table(storage.as_ref(), &catalog_tree, meta)?;
             tables.insert(key, Arc::new(table));
         }
-        tracing::info!(tables = tables.len(), "catalog loaded");
+        let mut retired = HashMap::new();
+        let (lo, hi) = (b"retired\0".to_vec(), b"retired\x01".to_vec());
+        let metas: Vec<TableMeta> = catalog_tree
+            .range(std::ops::Bound::Included(&lo), std::ops::Bound::Excluded(&hi), false)
+            .map(|entry| {
+                let (_, v) = entry?;
+                serde_json::from_slice::<TableMeta>(&v).map_err(|e| StorageError::Io(format!("corrupt catalog: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
+        for meta in metas {
+            let key = (meta.region.clone(), meta.id.clone());
+            let table = load_table(storage.as_ref(), &catalog_tree, meta)?;
+            table.dropped.store(true, std::sync::atomic::Ordering::Release);
+            retired.insert(key, Arc::new(table));
+        }
+        tracing::info!(tables = tables.len(), retired = retired.len(), "catalog loaded");
         Ok(Engine {
             storage,
             catalog_tree,
             tables: RwLock::new(tables),
+            retired: RwLock::new(retired),
             ddl: tokio::sync::Mutex::new(()),
             idempotency: transactions::IdempotencyCache::default(),
             config,

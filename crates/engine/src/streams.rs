@@ -375,13 +375,23 @@ impl Engine {
     fn find_stream(&self, ctx: &RequestContext, arn: &str) -> Result<(TableRef, Arc<Stream>), ApiError> {
         let (table_arn, label) = arn.rsplit_once("/stream/").ok_or_else(|| stream_not_found(arn))?;
         let name = table_arn.rsplit_once(":table/").map(|(_, n)| n).ok_or_else(|| stream_not_found(arn))?;
-        let table = self.find_table(&ctx.region, name).ok_or_else(|| stream_not_found(arn))?;
-        if table.meta.read().arn != table_arn {
-            return Err(stream_not_found(arn));
+        // The table now under that name, or a deleted one (the same name can have had several).
+        let mut candidates: Vec<TableRef> =
+            self.find_table(&ctx.region, name).filter(|t| t.meta.read().arn == table_arn).into_iter().collect();
+        candidates.extend(
+            self.retired
+                .read()
+                .iter()
+                .filter(|((region, _), t)| *region == ctx.region && t.meta.read().arn == table_arn)
+                .map(|(_, t)| t.clone()),
+        );
+        for table in candidates {
+            let stream = table.streams.read().iter().find(|s| s.meta.read().label == label).cloned();
+            if let Some(stream) = stream {
+                return Ok((table, stream));
+            }
         }
-        let stream = table.streams.read().iter().find(|s| s.meta.read().label == label).cloned();
-        let stream = stream.ok_or_else(|| stream_not_found(arn))?;
-        Ok((table, stream))
+        Err(stream_not_found(arn))
     }
 
     pub fn list_streams(&self, ctx: &RequestContext, input: ListStreamsInput) -> Result<ListStreamsOutput, ApiError> {
@@ -402,7 +412,21 @@ impl Engine {
             })
             .map(|(_, t)| t.clone())
             .collect();
-        tables.sort_by_key(|t| t.meta.read().name.clone());
+        // Deleted tables' streams stay listed while readable, as in DynamoDB.
+        tables.extend(
+            self.retired
+                .read()
+                .iter()
+                .filter(|((region, _), t)| {
+                    *region == ctx.region
+                        && input.table_name.as_ref().is_none_or(|wanted| *wanted == t.meta.read().name)
+                })
+                .map(|(_, t)| t.clone()),
+        );
+        tables.sort_by_key(|t| {
+            let m = t.meta.read();
+            (m.name.clone(), m.creation_time.to_bits())
+        });
         let mut all = Vec::new();
         for table in tables {
             let name = table.meta.read().name.clone();
@@ -598,7 +622,8 @@ impl Engine {
     /// records have all aged out.
     pub(crate) async fn trim_streams(&self, retention: Duration) -> Result<(), ApiError> {
         let cutoff_ms = now_millis().saturating_sub(retention.as_millis() as u64);
-        let tables: Vec<TableRef> = self.tables.read().values().cloned().collect();
+        let mut tables: Vec<TableRef> = self.tables.read().values().cloned().collect();
+        tables.extend(self.retired.read().values().cloned());
         for table in tables {
             let streams: Vec<Arc<Stream>> = table.streams.read().clone();
             let table_id = table.meta.read().id.clone();
@@ -607,24 +632,20 @@ impl Engine {
                 for shard in 0..PARTITIONS_PER_TABLE {
                     let (lo, hi) = shard_range(shard, 0);
                     let mut batch = WriteBatch::new();
-                    let mut first_kept = None;
+                    let mut last_deleted = None;
                     for entry in stream.tree.range(Bound::Included(&lo), Bound::Excluded(&hi), false).take(10_000) {
                         let (k, v) = entry.map_err(storage_error)?;
                         let mut ms = [0u8; 8];
                         ms.copy_from_slice(&v[..8]);
                         if u64::from_be_bytes(ms) >= cutoff_ms {
-                            first_kept = Some(seq_of(&k));
                             break;
                         }
+                        last_deleted = Some(seq_of(&k));
                         batch.delete(&stream.tree, k);
                     }
-                    if batch.is_empty() {
-                        continue;
-                    }
-                    let watermark = match first_kept {
-                        Some(s) => s,
-                        None => stream.next_seq.load(Ordering::Acquire),
-                    };
+                    // Everything up to the last record deleted is gone; nothing after it is.
+                    let Some(last_deleted) = last_deleted else { continue };
+                    let watermark = last_deleted + 1;
                     batch.put(
                         &self.catalog_tree,
                         stream_trim_key(&table_id, &label, shard),
@@ -640,9 +661,35 @@ impl Engine {
                 .filter(|s| s.meta.read().disabled_at.is_some_and(|at| ((at * 1000.0) as u64) < cutoff_ms))
                 .cloned()
                 .collect();
-            if !expired.is_empty() {
+            if !expired.is_empty() && table.dropped.load(Ordering::Acquire) {
+                if expired.len() == streams.len() {
+                    self.forget_retired(&table).await?;
+                }
+            } else if !expired.is_empty() {
                 self.drop_streams(&table, &expired).await?;
             }
+        }
+        Ok(())
+    }
+}
+
+impl Engine {
+    /// Removes a deleted table kept for its streams, once they have all aged out.
+    async fn forget_retired(&self, table: &TableRef) -> Result<(), ApiError> {
+        let _ddl = self.ddl.lock().await;
+        let meta = table.meta.read().clone();
+        let mut batch = WriteBatch::new();
+        batch.delete(&self.catalog_tree, crate::catalog::retired_key(&meta.region, &meta.id));
+        for stream in &meta.streams {
+            for shard in 0..PARTITIONS_PER_TABLE {
+                batch.delete(&self.catalog_tree, stream_trim_key(&meta.id, &stream.label, shard));
+            }
+        }
+        let ticket = self.storage.commit(batch).map_err(storage_error)?;
+        self.storage.durability().wait(ticket).await.map_err(storage_error)?;
+        self.retired.write().remove(&(meta.region.clone(), meta.id.clone()));
+        for tree in meta.streams.iter().map(|s| &s.tree).chain(std::iter::once(&meta.items_tree)) {
+            self.storage.drop_tree(tree).map_err(storage_error)?;
         }
         Ok(())
     }

@@ -18,7 +18,8 @@ use serde::Serialize;
 
 use crate::backfill::{new_index_tree, plan_index_updates, IndexChange, GLOBAL_SECONDARY_INDEXES_MAX};
 use crate::catalog::{
-    index_stats_key, stats_key, stream_trim_key, table_key, Table, TableMeta, TableRef, PARTITIONS_PER_TABLE,
+    index_stats_key, retired_key, stats_key, stream_trim_key, table_key, Table, TableMeta, TableRef,
+    PARTITIONS_PER_TABLE,
 };
 use crate::indexes::{check_index_key_schema, check_projection, Index, IndexMeta};
 use crate::streams::{Stream, StreamMeta};
@@ -771,14 +772,22 @@ impl Engine {
             let current = meta.streams.last().filter(|s| s.disabled_at.is_none());
             match (spec.stream_enabled, current) {
                 (Some(true), Some(_)) => {
-                    return Err(ApiError::validation(format!("Table already has an enabled stream: {}", meta.arn)))
+                    return Err(ApiError::validation(format!(
+                        "Table already has an enabled stream: TableName: {}",
+                        meta.name
+                    )))
                 }
                 (Some(true), None) => {
                     let stream = new_stream_meta(&meta.id, spec.stream_view_type.clone().unwrap_or_default(), now);
                     meta.streams.push(stream.clone());
                     stream_change = Some(Ok(stream));
                 }
-                (_, None) => return Err(ApiError::validation("Table already has stream disabled")),
+                (_, None) => {
+                    return Err(ApiError::validation(format!(
+                        "Table has no stream to disable: TableName: {}",
+                        meta.name
+                    )))
+                }
                 (_, Some(_)) => stream_change = Some(Err(())),
             }
         }
@@ -935,15 +944,36 @@ impl Engine {
             for index in &meta.indexes {
                 batch.delete(&self.catalog_tree, index_stats_key(&meta.id, &index.name, i));
             }
-            for stream in &meta.streams {
-                batch.delete(&self.catalog_tree, stream_trim_key(&meta.id, &stream.label, i));
-            }
         }
+        // Its streams stay readable until their records age out, as in DynamoDB: the enabled
+        // one is closed, and the table is kept as "retired" for them alone.
+        let retired = if meta.streams.is_empty() {
+            None
+        } else {
+            let mut kept = meta.clone();
+            if let (Some(live), Some(last)) = (table.current_stream(), kept.streams.last_mut()) {
+                let mut ending = Vec::with_capacity(PARTITIONS_PER_TABLE);
+                for shard in 0..PARTITIONS_PER_TABLE {
+                    ending.push(live.last_seq(shard).map_err(storage_error)?.unwrap_or(live.start));
+                }
+                last.disabled_at = Some(now_seconds());
+                last.ending = Some(ending);
+                *live.meta.write() = last.clone();
+            }
+            kept.indexes = Vec::new();
+            kept.pitr = None;
+            let json = serde_json::to_vec(&kept).expect("table metadata serialises");
+            batch.put(&self.catalog_tree, retired_key(&kept.region, &kept.id), json);
+            *table.meta.write() = kept;
+            Some(table.clone())
+        };
         self.commit_catalog(batch).await?;
         self.tables.write().remove(&(meta.region.clone(), meta.name.clone()));
+        if let Some(t) = retired {
+            self.retired.write().insert((meta.region.clone(), meta.id.clone()), t);
+        }
         self.storage.drop_tree(&meta.items_tree).map_err(storage_error)?;
-        let trees = meta.indexes.iter().map(|i| &i.tree).chain(meta.streams.iter().map(|s| &s.tree));
-        for tree in trees.chain(meta.pitr.iter().map(|p| &p.tree)) {
+        for tree in meta.indexes.iter().map(|i| &i.tree).chain(meta.pitr.iter().map(|p| &p.tree)) {
             self.storage.drop_tree(tree).map_err(storage_error)?;
         }
         tracing::info!(table = %meta.name, region = %meta.region, "table deleted");
