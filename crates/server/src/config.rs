@@ -23,4 +23,9 @@ pub struct Config {
     /// Log filter (error, warn, info, debug, trace, or a tracing directive).
     #[arg(long, env = "FLYWHEEL_LOG", default_value = "info")]
     pub log_level: String,
+
+    /// JSON file of access keys, their secrets and optional policies. With it every request's
+    /// SigV4 signature is verified; without it any well-formed signature is accepted.
+    #[arg(long, env = "FLYWHEEL_CREDENTIALS")]
+    pub credentials: Option<PathBuf>,
 }

@@ -1,11 +1,13 @@
-//! The HTTP shell around the engine: connections, request limits, authentication headers,
-//! `X-Amz-Target` dispatch, response headers (`x-amzn-RequestId`, `x-amz-crc32`) and graceful
-//! shutdown. The binary `flywheel` is a thin CLI over [`serve`].
+//! The HTTP shell around the engine: connections, request limits, authentication (SigV4
+//! verification against a credentials file, or the permissive default), `X-Amz-Target` dispatch, response headers (`x-amzn-RequestId`,
+//! `x-amz-crc32`) and graceful shutdown. The binary `flywheel` is a thin CLI over [`bind`].
 //!
 //! What it does not know: what operations mean (the engine), how JSON maps to types (protocol).
 
 pub mod auth;
 pub mod config;
+pub mod credentials;
+pub mod sigv4;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -21,10 +23,12 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE as CT};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use config::Config;
+use credentials::Credentials;
 
 /// Largest request body accepted: DynamoDB's 16 MB plus room for JSON framing.
 const REQUEST_BODY_BYTES_MAX: usize = flywheel_types::limits::REQUEST_BODY_BYTES_MAX + 64 * 1024;
@@ -35,9 +39,19 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long shutdown waits for in-flight requests before closing anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// How requests are authenticated.
+pub enum Auth {
+    /// Any well-formed SigV4 `Authorization` header or presigned query is accepted unchecked;
+    /// only its credential scope's region is read. The default.
+    Permissive,
+    /// Signatures are verified against these keys.
+    Verified(Credentials),
+}
+
 /// Shared state of a running server.
 pub struct Server {
     engine: Engine,
+    auth: Auth,
     requests: AtomicU64,
 }
 
@@ -67,8 +81,8 @@ fn error_response(e: &ApiError) -> Response<Full<Bytes>> {
 }
 
 impl Server {
-    pub fn new(engine: Engine) -> Server {
-        Server { engine, requests: AtomicU64::new(0) }
+    pub fn new(engine: Engine, auth: Auth) -> Server {
+        Server { engine, auth, requests: AtomicU64::new(0) }
     }
 
     pub fn engine(&self) -> &Engine {
@@ -87,9 +101,31 @@ impl Server {
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         let target = header("x-amz-target").unwrap_or_default().to_string();
         let host = header("host").unwrap_or("localhost").to_string();
-        let region = match auth::region(header("authorization"), parts.uri.query()) {
-            Ok(region) => region,
-            Err(e) => return error_response(&e),
+        let signed = || sigv4::Request {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: parts.uri.query(),
+            headers: &parts.headers,
+        };
+        // Everything about the signature that needs neither the body nor the secret is checked
+        // before the body is read, so an unknown client cannot make the server read 16 MB.
+        let caller = match &self.auth {
+            Auth::Permissive => match auth::region(header("authorization"), parts.uri.query()) {
+                Ok(region) => Caller::Anyone { region },
+                Err(e) => return error_response(&e),
+            },
+            Auth::Verified(credentials) => {
+                let parsed = match sigv4::parse(&signed(), sigv4::now_unix_seconds()) {
+                    Ok(p) => p,
+                    Err(e) => return error_response(&e),
+                };
+                match credentials.find_key(&parsed.access_key_id) {
+                    Some(key) => Caller::Key { parsed, key },
+                    None => {
+                        return error_response(&ApiError::new(ErrorKind::UnrecognizedClient, sigv4::UNKNOWN_ACCESS_KEY))
+                    }
+                }
+            }
         };
         if parts.method != Method::POST {
             return error_response(&ApiError::new(ErrorKind::UnknownOperation, ""));
@@ -109,6 +145,15 @@ impl Server {
                 });
             }
         };
+        let region = match caller {
+            Caller::Anyone { region } => region,
+            Caller::Key { parsed, key } => {
+                if let Err(e) = parsed.verify(&signed(), &body, &key.secret_access_key) {
+                    return error_response(&e);
+                }
+                parsed.region
+            }
+        };
         let ctx = RequestContext { region, host };
         match self.engine.dispatch(&ctx, op, &body).await {
             Ok(out) => response(200, out),
@@ -120,15 +165,29 @@ impl Server {
     }
 }
 
+/// Who sent a request, as far as the headers tell before the body is read.
+enum Caller<'a> {
+    /// Permissive mode: only the credential scope's region is known.
+    Anyone { region: String },
+    /// Verified mode: a known key whose signature is still to be checked against the body.
+    Key { parsed: sigv4::Parsed, key: &'a credentials::Key },
+}
+
 /// A server bound to its address, ready to run.
 pub struct Bound {
     listener: TcpListener,
     server: Arc<Server>,
+    auth_mode: String,
 }
 
 impl Bound {
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Which authentication mode is active, for the start-up log line.
+    pub fn auth_mode(&self) -> &str {
+        &self.auth_mode
     }
 
     /// Serves until `shutdown` resolves, then drains in-flight requests and makes every
@@ -152,24 +211,8 @@ impl Bound {
                     };
                     let _ = stream.set_nodelay(true);
                     let server = self.server.clone();
-                    let mut stop = stop_rx.clone();
-                    connections.spawn(async move {
-                        let service = hyper::service::service_fn(move |req| {
-                            let server = server.clone();
-                            async move { Ok::<_, Infallible>(server.handle(req).await) }
-                        });
-                        let mut builder = hyper::server::conn::http1::Builder::new();
-                        builder.keep_alive(true).timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
-                        let conn = builder.serve_connection(TokioIo::new(stream), service);
-                        tokio::pin!(conn);
-                        tokio::select! {
-                            _ = conn.as_mut() => {}
-                            _ = async { while !*stop.borrow_and_update() { if stop.changed().await.is_err() { break; } } } => {
-                                conn.as_mut().graceful_shutdown();
-                                let _ = conn.await;
-                            }
-                        }
-                    });
+                    let stop = stop_rx.clone();
+                    connections.spawn(serve_connection(stream, server, stop));
                     // Reap finished connection tasks so the set does not grow without bound.
                     while connections.try_join_next().is_some() {}
                 }
@@ -189,8 +232,44 @@ impl Bound {
     }
 }
 
-/// Opens storage and the engine per `config` and binds the listener.
+/// Serves HTTP/1.1 on one connection until the client closes it or shutdown is signalled.
+async fn serve_connection<I>(io: I, server: Arc<Server>, mut stop: watch::Receiver<bool>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let server = server.clone();
+        async move { Ok::<_, Infallible>(server.handle(req).await) }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.keep_alive(true).timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = async { while !*stop.borrow_and_update() { if stop.changed().await.is_err() { break; } } } => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+/// Opens storage and the engine per `config`, loads credentials, and binds the listener.
 pub async fn bind(config: &Config) -> Result<Bound, Box<dyn std::error::Error + Send + Sync>> {
+    // Credentials first: a typo there should fail before storage is opened.
+    let (auth, auth_mode) = match &config.credentials {
+        None => (Auth::Permissive, "permissive (any well-formed SigV4 accepted)".to_string()),
+        Some(path) => {
+            let credentials = Credentials::load(path)?;
+            let keys = credentials.len();
+            let mode = format!(
+                "SigV4 verified against {} ({keys} access key{})",
+                path.display(),
+                if keys == 1 { "" } else { "s" }
+            );
+            (Auth::Verified(credentials), mode)
+        }
+    };
     let storage: Arc<dyn flywheel_storage::Storage> = if config.in_memory {
         Arc::new(flywheel_storage::memory::MemoryStorage::new())
     } else {
@@ -201,7 +280,7 @@ pub async fn bind(config: &Config) -> Result<Bound, Box<dyn std::error::Error + 
     };
     let engine = Engine::open(storage, flywheel_engine::EngineConfig::default())?;
     let listener = TcpListener::bind(&config.listen).await?;
-    Ok(Bound { listener, server: Arc::new(Server::new(engine)) })
+    Ok(Bound { listener, server: Arc::new(Server::new(engine, auth)), auth_mode })
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -27,7 +27,12 @@ fn main() -> std::process::ExitCode {
         };
         let addr = bound.local_addr().map(|a| a.to_string()).unwrap_or_default();
         let storage = if config.in_memory { "in-memory".to_string() } else { config.data_dir.display().to_string() };
-        tracing::info!(listen = %addr, storage = %storage, auth = "permissive (any well-formed SigV4 accepted)", "flywheel ready");
+        tracing::info!(
+            listen = %addr,
+            storage = %storage,
+            auth = bound.auth_mode(),
+            "flywheel ready"
+        );
         match bound.run(shutdown_signal()).await {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {

@@ -1,0 +1,93 @@
+//! Authentication through aws-sdk-dynamodb, against a server started with `--credentials`.
+//! Each test pins what DynamoDB answers a Rust application whose keys are wrong or unknown.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use aws_sdk_dynamodb::Client;
+use common::{client_with, Flywheel};
+
+const ADMIN: &str = "AKIDADMIN";
+const ADMIN_SECRET: &str = "admin-secret";
+const CREDENTIALS: &str = r#"{ "AKIDADMIN": { "secret_access_key": "admin-secret" } }"#;
+
+fn write(dir: &Path, name: &str, contents: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+fn verified_server(dir: &Path) -> Flywheel {
+    let credentials = write(dir, "credentials.json", CREDENTIALS);
+    Flywheel::start(&["--in-memory", "--credentials", credentials.to_str().unwrap()])
+}
+
+fn key(id: &str, secret: &str) -> Credentials {
+    Credentials::new(id, secret, None, None, "test")
+}
+
+async fn create_table(client: &Client, name: &str) {
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build().unwrap(),
+        )
+        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap())
+        .send()
+        .await
+        .expect("create table");
+}
+
+#[tokio::test]
+async fn correct_credentials_work_and_session_tokens_are_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let fw = verified_server(dir.path());
+    let admin = client_with(&fw.endpoint(), "us-east-1", key(ADMIN, ADMIN_SECRET));
+    create_table(&admin, "music").await;
+    admin.put_item().table_name("music").item("pk", AttributeValue::S("a".into())).send().await.unwrap();
+    let got = admin.get_item().table_name("music").key("pk", AttributeValue::S("a".into())).send().await.unwrap();
+    assert!(got.item().is_some());
+    // Temporary credentials sign with X-Amz-Security-Token; the token is signed, not validated.
+    let with_token = client_with(
+        &fw.endpoint(),
+        "us-east-1",
+        Credentials::new(ADMIN, ADMIN_SECRET, Some("session-token".into()), None, "test"),
+    );
+    assert_eq!(with_token.list_tables().send().await.unwrap().table_names(), ["music"]);
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_an_invalid_signature() {
+    let dir = tempfile::tempdir().unwrap();
+    let fw = verified_server(dir.path());
+    let client = client_with(&fw.endpoint(), "us-east-1", key(ADMIN, "not-the-secret"));
+    let e = client.list_tables().send().await.unwrap_err();
+    assert_eq!(e.code(), Some("InvalidSignatureException"));
+    assert_eq!(
+        e.message(),
+        Some(
+            "The request signature we calculated does not match the signature you provided. Check your AWS Secret \
+             Access Key and signing method. Consult the service documentation for details."
+        )
+    );
+    assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(400));
+}
+
+#[tokio::test]
+async fn an_unknown_access_key_is_an_unrecognized_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let fw = verified_server(dir.path());
+    let client = client_with(&fw.endpoint(), "us-east-1", key("AKIDNOBODY", ADMIN_SECRET));
+    let e = client.list_tables().send().await.unwrap_err();
+    assert_eq!(e.code(), Some("UnrecognizedClientException"));
+    assert_eq!(e.message(), Some("The security token included in the request is invalid."));
+    assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(400));
+}
