@@ -1,8 +1,10 @@
-//! The HTTP shell around the engine: connections, request limits, authentication (SigV4
-//! verification against a credentials file, or the permissive default), `X-Amz-Target` dispatch, response headers (`x-amzn-RequestId`,
+//! The HTTP shell around the engine: connections, request limits,
+//! authentication (SigV4 verification against a credentials file, or the permissive default)
+//! and per-key policies, `X-Amz-Target` dispatch, response headers (`x-amzn-RequestId`,
 //! `x-amz-crc32`) and graceful shutdown. The binary `flywheel` is a thin CLI over [`bind`].
 //!
-//! What it does not know: what operations mean (the engine), how JSON maps to types (protocol).
+//! What it does not know: what operations mean (the engine), how JSON maps to types or which
+//! tables a request touches (protocol).
 
 pub mod auth;
 pub mod config;
@@ -28,7 +30,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use config::Config;
-use credentials::Credentials;
+use credentials::{Credentials, Principal};
 
 /// Largest request body accepted: DynamoDB's 16 MB plus room for JSON framing.
 const REQUEST_BODY_BYTES_MAX: usize = flywheel_types::limits::REQUEST_BODY_BYTES_MAX + 64 * 1024;
@@ -44,7 +46,7 @@ pub enum Auth {
     /// Any well-formed SigV4 `Authorization` header or presigned query is accepted unchecked;
     /// only its credential scope's region is read. The default.
     Permissive,
-    /// Signatures are verified against these keys.
+    /// Signatures are verified against these keys and their policies enforced.
     Verified(Credentials),
 }
 
@@ -52,6 +54,8 @@ pub enum Auth {
 pub struct Server {
     engine: Engine,
     auth: Auth,
+    /// The account id in ARNs (policies' resources, AccessDeniedException's principal).
+    account_id: String,
     requests: AtomicU64,
 }
 
@@ -81,8 +85,8 @@ fn error_response(e: &ApiError) -> Response<Full<Bytes>> {
 }
 
 impl Server {
-    pub fn new(engine: Engine, auth: Auth) -> Server {
-        Server { engine, auth, requests: AtomicU64::new(0) }
+    pub fn new(engine: Engine, auth: Auth, account_id: String) -> Server {
+        Server { engine, auth, account_id, requests: AtomicU64::new(0) }
     }
 
     pub fn engine(&self) -> &Engine {
@@ -149,6 +153,16 @@ impl Server {
             Caller::Anyone { region } => region,
             Caller::Key { parsed, key } => {
                 if let Err(e) = parsed.verify(&signed(), &body, &key.secret_access_key) {
+                    return error_response(&e);
+                }
+                let principal = Principal {
+                    access_key_id: &parsed.access_key_id,
+                    key,
+                    region: &parsed.region,
+                    account_id: &self.account_id,
+                };
+                if let Err(e) = principal.authorize(op, &body) {
+                    tracing::debug!(operation = op.name(), access_key_id = %parsed.access_key_id, "access denied");
                     return error_response(&e);
                 }
                 parsed.region
@@ -278,9 +292,11 @@ pub async fn bind(config: &Config) -> Result<Bound, Box<dyn std::error::Error + 
             flywheel_storage::disk::DiskOptions::default(),
         )?)
     };
-    let engine = Engine::open(storage, flywheel_engine::EngineConfig::default())?;
+    let engine_config = flywheel_engine::EngineConfig::default();
+    let account_id = engine_config.account_id.clone();
+    let engine = Engine::open(storage, engine_config)?;
     let listener = TcpListener::bind(&config.listen).await?;
-    Ok(Bound { listener, server: Arc::new(Server::new(engine, auth)), auth_mode })
+    Ok(Bound { listener, server: Arc::new(Server::new(engine, auth, account_id)), auth_mode })
 }
 
 /// Resolves on SIGINT or SIGTERM.

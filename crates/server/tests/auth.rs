@@ -1,5 +1,6 @@
-//! Authentication through aws-sdk-dynamodb, against a server started with `--credentials`.
-//! Each test pins what DynamoDB answers a Rust application whose keys are wrong or unknown.
+//! Authentication and authorisation through aws-sdk-dynamodb, against a server started with
+//! `--credentials`. Each test pins what DynamoDB answers
+//! a Rust application whose keys are wrong, unknown or not allowed to do something.
 
 mod common;
 
@@ -15,7 +16,20 @@ use common::{client_with, Flywheel};
 
 const ADMIN: &str = "AKIDADMIN";
 const ADMIN_SECRET: &str = "admin-secret";
-const CREDENTIALS: &str = r#"{ "AKIDADMIN": { "secret_access_key": "admin-secret" } }"#;
+const READER: &str = "AKIDREADER";
+const READER_SECRET: &str = "reader-secret";
+
+/// An administrator with no policy (everything allowed) and a reader that may only read.
+const CREDENTIALS: &str = r#"{
+  "AKIDADMIN": { "secret_access_key": "admin-secret" },
+  "AKIDREADER": {
+    "secret_access_key": "reader-secret",
+    "allow": [
+      { "actions": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Describe*"],
+        "resources": ["arn:aws:dynamodb:*:*:table/*"] }
+    ]
+  }
+}"#;
 
 fn write(dir: &Path, name: &str, contents: &str) -> PathBuf {
     let path = dir.join(name);
@@ -90,4 +104,44 @@ async fn an_unknown_access_key_is_an_unrecognized_client() {
     assert_eq!(e.code(), Some("UnrecognizedClientException"));
     assert_eq!(e.message(), Some("The security token included in the request is invalid."));
     assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(400));
+}
+
+#[tokio::test]
+async fn a_read_only_key_reads_but_cannot_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let fw = verified_server(dir.path());
+    let admin = client_with(&fw.endpoint(), "eu-west-1", key(ADMIN, ADMIN_SECRET));
+    create_table(&admin, "books").await;
+    admin.put_item().table_name("books").item("pk", AttributeValue::S("b".into())).send().await.unwrap();
+
+    let reader = client_with(&fw.endpoint(), "eu-west-1", key(READER, READER_SECRET));
+    let got = reader.get_item().table_name("books").key("pk", AttributeValue::S("b".into())).send().await.unwrap();
+    assert!(got.item().is_some());
+    let queried = reader
+        .query()
+        .table_name("books")
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S("b".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(queried.count(), 1);
+    reader.describe_table().table_name("books").send().await.unwrap();
+
+    let e = reader.put_item().table_name("books").item("pk", AttributeValue::S("c".into())).send().await.unwrap_err();
+    assert_eq!(e.code(), Some("AccessDeniedException"));
+    assert_eq!(
+        e.message(),
+        Some(
+            "User: arn:aws:iam::000000000000:user/AKIDREADER is not authorized to perform: dynamodb:PutItem on resource: \
+             arn:aws:dynamodb:eu-west-1:000000000000:table/books because no identity-based policy allows the \
+             dynamodb:PutItem action"
+        )
+    );
+    // Nothing was written.
+    let missing = admin.get_item().table_name("books").key("pk", AttributeValue::S("c".into())).send().await.unwrap();
+    assert!(missing.item().is_none());
+    // ListTables is not in the reader's policy either; its resource is `*`.
+    let e = reader.list_tables().send().await.unwrap_err();
+    assert_eq!(e.code(), Some("AccessDeniedException"));
 }
