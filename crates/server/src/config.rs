@@ -28,4 +28,12 @@ pub struct Config {
     /// SigV4 signature is verified; without it any well-formed signature is accepted.
     #[arg(long, env = "FLYWHEEL_CREDENTIALS")]
     pub credentials: Option<PathBuf>,
+
+    /// PEM certificate chain (leaf first) to serve HTTPS with; needs --tls-key.
+    #[arg(long, env = "FLYWHEEL_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "FLYWHEEL_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }

@@ -1,4 +1,4 @@
-//! The HTTP shell around the engine: connections, request limits,
+//! The HTTP shell around the engine: connections (plain or TLS), request limits,
 //! authentication (SigV4 verification against a credentials file, or the permissive default)
 //! and per-key policies, `X-Amz-Target` dispatch, response headers (`x-amzn-RequestId`,
 //! `x-amz-crc32`) and graceful shutdown. The binary `flywheel` is a thin CLI over [`bind`].
@@ -10,6 +10,7 @@ pub mod auth;
 pub mod config;
 pub mod credentials;
 pub mod sigv4;
+pub mod tls;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -28,6 +29,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 pub use config::Config;
 use credentials::{Credentials, Principal};
@@ -191,12 +193,22 @@ enum Caller<'a> {
 pub struct Bound {
     listener: TcpListener,
     server: Arc<Server>,
+    tls: Option<TlsAcceptor>,
     auth_mode: String,
 }
 
 impl Bound {
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// `https` with TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// Which authentication mode is active, for the start-up log line.
@@ -226,7 +238,20 @@ impl Bound {
                     let _ = stream.set_nodelay(true);
                     let server = self.server.clone();
                     let stop = stop_rx.clone();
-                    connections.spawn(serve_connection(stream, server, stop));
+                    let tls = self.tls.clone();
+                    connections.spawn(async move {
+                        match tls {
+                            None => serve_connection(stream, server, stop).await,
+                            Some(acceptor) => {
+                                // The handshake gets the same deadline as reading request headers.
+                                match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                                    Ok(Ok(stream)) => serve_connection(stream, server, stop).await,
+                                    Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                                    Err(_) => tracing::debug!("TLS handshake timed out"),
+                                }
+                            }
+                        }
+                    });
                     // Reap finished connection tasks so the set does not grow without bound.
                     while connections.try_join_next().is_some() {}
                 }
@@ -268,9 +293,10 @@ where
     }
 }
 
-/// Opens storage and the engine per `config`, loads credentials, and binds the listener.
+/// Opens storage and the engine per `config`, loads credentials and TLS material, and binds
+/// the listener.
 pub async fn bind(config: &Config) -> Result<Bound, Box<dyn std::error::Error + Send + Sync>> {
-    // Credentials first: a typo there should fail before storage is opened.
+    // Credentials and certificates first: a typo there should fail before storage is opened.
     let (auth, auth_mode) = match &config.credentials {
         None => (Auth::Permissive, "permissive (any well-formed SigV4 accepted)".to_string()),
         Some(path) => {
@@ -284,6 +310,11 @@ pub async fn bind(config: &Config) -> Result<Bound, Box<dyn std::error::Error + 
             (Auth::Verified(credentials), mode)
         }
     };
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+        (None, None) => None,
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    };
     let storage: Arc<dyn flywheel_storage::Storage> = if config.in_memory {
         Arc::new(flywheel_storage::memory::MemoryStorage::new())
     } else {
@@ -296,7 +327,7 @@ pub async fn bind(config: &Config) -> Result<Bound, Box<dyn std::error::Error + 
     let account_id = engine_config.account_id.clone();
     let engine = Engine::open(storage, engine_config)?;
     let listener = TcpListener::bind(&config.listen).await?;
-    Ok(Bound { listener, server: Arc::new(Server::new(engine, auth, account_id)), auth_mode })
+    Ok(Bound { listener, server: Arc::new(Server::new(engine, auth, account_id)), tls, auth_mode })
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -1,5 +1,5 @@
-//! Authentication and authorisation through aws-sdk-dynamodb, against a server started with
-//! `--credentials`. Each test pins what DynamoDB answers
+//! Authentication, authorisation and TLS through aws-sdk-dynamodb, against a server started
+//! with `--credentials` (and `--tls-cert`/`--tls-key`). Each test pins what DynamoDB answers
 //! a Rust application whose keys are wrong, unknown or not allowed to do something.
 
 mod common;
@@ -144,4 +144,45 @@ async fn a_read_only_key_reads_but_cannot_write() {
     // ListTables is not in the reader's policy either; its resource is `*`.
     let e = reader.list_tables().send().await.unwrap_err();
     assert_eq!(e.code(), Some("AccessDeniedException"));
+}
+
+#[tokio::test]
+async fn tls_with_a_self_signed_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert_pem = certified.cert.pem();
+    let cert = write(dir.path(), "cert.pem", &cert_pem);
+    let key_file = write(dir.path(), "key.pem", &certified.signing_key.serialize_pem());
+    let credentials = write(dir.path(), "credentials.json", CREDENTIALS);
+    let fw = Flywheel::start(&[
+        "--in-memory",
+        "--credentials",
+        credentials.to_str().unwrap(),
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key_file.to_str().unwrap(),
+    ]);
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+    let http_client = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(
+            TlsContext::builder()
+                .with_trust_store(
+                    TrustStore::empty().with_native_roots(false).with_pem_certificate(cert_pem.into_bytes()),
+                )
+                .build()
+                .unwrap(),
+        )
+        .build_https();
+    let endpoint = format!("https://localhost:{}", fw.port);
+    let config =
+        common::config_builder(&endpoint, "us-east-1", key(ADMIN, ADMIN_SECRET)).http_client(http_client).build();
+    let client = Client::from_conf(config);
+    create_table(&client, "secure").await;
+    assert_eq!(client.list_tables().send().await.unwrap().table_names(), ["secure"]);
+
+    // Plain HTTP to the TLS port gets no answer a client could mistake for DynamoDB's.
+    let plain = client_with(&format!("http://127.0.0.1:{}", fw.port), "us-east-1", key(ADMIN, ADMIN_SECRET));
+    assert!(plain.list_tables().send().await.is_err());
 }

@@ -29,6 +29,7 @@ fn main() -> std::process::ExitCode {
         let storage = if config.in_memory { "in-memory".to_string() } else { config.data_dir.display().to_string() };
         tracing::info!(
             listen = %addr,
+            scheme = bound.scheme(),
             storage = %storage,
             auth = bound.auth_mode(),
             "flywheel ready"
