@@ -52,11 +52,13 @@ def free_port() -> int:
 
 
 class Server:
-    """One Flywheel process. `data_dir=None` runs it `--in-memory`."""
+    """One Flywheel process. `data_dir=None` runs it `--in-memory`; `extra_args` are passed on
+    (e.g. `["--credentials", path]`)."""
 
-    def __init__(self, data_dir=None, port=None):
+    def __init__(self, data_dir=None, port=None, extra_args=()):
         self.binary = flywheel_bin()
         self.data_dir = data_dir
+        self.extra_args = list(extra_args)
         self.port = port or free_port()
         self.process = None
         self.log_path = Path(tempfile.mkstemp(prefix="flywheel-", suffix=".log")[1])
@@ -74,6 +76,7 @@ class Server:
             )
         args = [str(self.binary), "--listen", f"127.0.0.1:{self.port}"]
         args += ["--data-dir", str(self.data_dir)] if self.data_dir else ["--in-memory"]
+        args += self.extra_args
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         log.close()
@@ -128,7 +131,16 @@ class Server:
         self.kill()
 
 
-def make_client(endpoint: str, *, validate=True, retries=3, read_timeout=60):
+def make_client(
+    endpoint: str,
+    *,
+    validate=True,
+    retries=3,
+    read_timeout=60,
+    access_key=ACCESS_KEY,
+    secret_key=SECRET_KEY,
+    session_token=None,
+):
     """A boto3 client as an application would build it. `validate=False` turns off boto3's own
     parameter checks so a test can send what boto3 would refuse and see what the server says."""
     config = Config(
@@ -142,8 +154,9 @@ def make_client(endpoint: str, *, validate=True, retries=3, read_timeout=60):
         "dynamodb",
         endpoint_url=endpoint,
         region_name=REGION,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        aws_session_token=session_token,
         config=config,
     )
 
