@@ -190,7 +190,8 @@ pub fn parse(request: &Request<'_>, now: i64) -> Result<Parsed, ApiError> {
     let parts: Vec<&str> = credential.split('/').collect();
     let [key, scope_date, region, service, terminator] = parts.as_slice() else {
         return Err(incomplete(format!(
-            "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '{credential}'"
+            "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, \
+             got '{credential}'"
         )));
     };
     let mut wrong = Vec::new();
@@ -205,7 +206,8 @@ pub fn parse(request: &Request<'_>, now: i64) -> Result<Parsed, ApiError> {
     }
     if !date.starts_with(scope_date) || scope_date.len() != 8 {
         wrong.push(format!(
-            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{scope_date}' != '{}', from '{date}'.",
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: \
+             '{scope_date}' != '{}', from '{date}'.",
             &date[..8]
         ));
     }
@@ -250,8 +252,9 @@ impl Parsed {
             if mac.verify_slice(&provided).is_ok() {
                 return Ok(());
             }
+            // What DynamoDB tells the client, the operator gets in the log instead.
             tracing::debug!(
-                canonical_request = %String::from_utf8_lossy(&canonical),
+                canonical_request = %redact_token(&canonical),
                 string_to_sign = %to_sign,
                 "signature mismatch"
             );
@@ -296,6 +299,34 @@ pub fn canonical_request(
     out.extend_from_slice(signed_headers.join(";").as_bytes());
     out.push(b'\n');
     out.extend_from_slice(payload_hash.as_bytes());
+    out
+}
+
+/// The canonical request for a log line, with any session token's value left out: a client
+/// may well send a real AWS token here, and logs travel further than requests.
+fn redact_token(canonical: &[u8]) -> String {
+    let text = String::from_utf8_lossy(canonical);
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        if line.starts_with("x-amz-security-token:") {
+            out.push_str("x-amz-security-token:(redacted)");
+        } else if i == 2 {
+            // The canonical query; its names are already strictly encoded.
+            let params: Vec<String> = line
+                .split('&')
+                .map(|p| match p.strip_prefix("X-Amz-Security-Token=") {
+                    Some(_) => "X-Amz-Security-Token=(redacted)".to_string(),
+                    None => p.to_string(),
+                })
+                .collect();
+            out.push_str(&params.join("&"));
+        } else {
+            out.push_str(line);
+        }
+    }
     out
 }
 
@@ -670,6 +701,18 @@ mod tests {
             push_trimmed(&mut out, value.as_bytes());
             assert_eq!(String::from_utf8(out).unwrap(), expected, "{value:?}");
         }
+    }
+
+    #[test]
+    fn logged_canonical_requests_leave_out_session_tokens() {
+        let canonical =
+            b"POST\n/\na=1&X-Amz-Security-Token=secret%2Ftoken&z=2\nhost:h\nx-amz-security-token:secret\n\n\
+            host;x-amz-security-token\nUNSIGNED-PAYLOAD";
+        assert_eq!(
+            redact_token(canonical),
+            "POST\n/\na=1&X-Amz-Security-Token=(redacted)&z=2\nhost:h\nx-amz-security-token:(redacted)\n\n\
+             host;x-amz-security-token\nUNSIGNED-PAYLOAD"
+        );
     }
 
     #[test]
