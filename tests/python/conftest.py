@@ -7,6 +7,8 @@ already-running server instead (dynalite, DynamoDB Local, real DynamoDB), which 
 itself is checked while Flywheel is young.
 """
 
+import json
+
 import pytest
 
 import support
@@ -30,6 +32,37 @@ def endpoint():
                 + server.log_tail(),
                 pytrace=False,
             )
+
+
+# The keys of the server started with --credentials (see test_auth.py): an administrator with no
+# policy, and a reader whose policy allows only reads.
+AUTH_CREDENTIALS = {
+    "AKIDADMIN": {"secret_access_key": "admin-secret"},
+    "AKIDREADER": {
+        "secret_access_key": "reader-secret",
+        "allow": [
+            {
+                "actions": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:DescribeTable"],
+                "resources": ["arn:aws:dynamodb:*:*:table/*"],
+            }
+        ],
+    },
+}
+
+
+@pytest.fixture(scope="session")
+def auth_endpoint(tmp_path_factory):
+    """A second server that verifies SigV4 signatures against AUTH_CREDENTIALS. It needs to own
+    its server, so the tests using it skip when DYNAMO_ENDPOINT names an external one."""
+    if support.external_endpoint():
+        pytest.skip("needs its own server started with --credentials")
+    path = tmp_path_factory.mktemp("auth") / "credentials.json"
+    path.write_text(json.dumps(AUTH_CREDENTIALS))
+    server = support.Server(extra_args=["--credentials", str(path)]).start()
+    try:
+        yield server.endpoint
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

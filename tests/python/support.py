@@ -52,12 +52,13 @@ def free_port() -> int:
 
 
 class Server:
-    """One Flywheel process. `data_dir=None` runs it `--in-memory`."""
+    """One Flywheel process. `data_dir=None` runs it `--in-memory`; `extra_args` are passed on
+    (e.g. `["--credentials", path]`)."""
 
-    def __init__(self, data_dir=None, port=None, args=()):
+    def __init__(self, data_dir=None, port=None, args=(), extra_args=()):
         self.binary = flywheel_bin()
         self.data_dir = data_dir
-        self.extra_args = list(args)
+        self.extra_args = list(args) + list(extra_args)
         self.admin_port = free_port()
         self.port = port or free_port()
         self.process = None
@@ -142,7 +143,17 @@ class Server:
 SESSION_SERVER_ARGS = ["--ttl-scan-interval", "0.5"]
 
 
-def make_client(endpoint: str, *, validate=True, retries=3, read_timeout=60, service="dynamodb"):
+def make_client(
+    endpoint: str,
+    *,
+    validate=True,
+    retries=3,
+    read_timeout=60,
+    access_key=ACCESS_KEY,
+    secret_key=SECRET_KEY,
+    session_token=None,
+    service="dynamodb",
+):
     """A boto3 client as an application would build it. `validate=False` turns off boto3's own
     parameter checks so a test can send what boto3 would refuse and see what the server says."""
     config = Config(
@@ -156,8 +167,9 @@ def make_client(endpoint: str, *, validate=True, retries=3, read_timeout=60, ser
         service,
         endpoint_url=endpoint,
         region_name=REGION,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        aws_session_token=session_token,
         config=config,
     )
 

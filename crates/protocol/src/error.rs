@@ -106,9 +106,14 @@ impl ErrorKind {
         }
     }
 
-    /// DynamoDB spells the message member `message` for every error kind.
+    /// DynamoDB spells the message member `message`, except in AccessDeniedException, which
+    /// comes from the IAM authoriser and says `Message` (as error bodies recorded from the live
+    /// service show). The SDKs read either spelling.
     pub fn message_member(self) -> &'static str {
-        "message"
+        match self {
+            ErrorKind::AccessDenied => "Message",
+            _ => "message",
+        }
     }
 }
 
@@ -197,5 +202,10 @@ mod tests {
         assert!(String::from_utf8(e.to_json()).unwrap().contains(r#""message":"""#));
         assert_eq!(ErrorKind::ConditionalCheckFailed.short_name(), "ConditionalCheckFailedException");
         assert_eq!(ErrorKind::InternalServerError.status(), 500);
+        let e = ApiError::new(ErrorKind::AccessDenied, "no");
+        assert_eq!(
+            String::from_utf8(e.to_json()).unwrap(),
+            r#"{"__type":"com.amazon.coral.service#AccessDeniedException","Message":"no"}"#
+        );
     }
 }

@@ -3,10 +3,12 @@
 //! What it owns: the `X-Amz-Target` → [`Operation`] table, the typed request/response model
 //! ([`model`]), decoding request bodies once into typed values (structure errors become
 //! SerializationException, value errors ValidationException), the request-shape constraint
-//! messages ([`constraints`]), and the single [`ApiError`] with DynamoDB's `__type` and status.
+//! messages ([`constraints`]), the single [`ApiError`] with DynamoDB's `__type` and status, and
+//! which IAM actions on which tables a request needs ([`access`], for the server's policies).
 //!
 //! What it does not know: tables, storage, expressions' meaning, HTTP framing.
 
+pub mod access;
 pub mod constraints;
 pub mod error;
 pub mod model;

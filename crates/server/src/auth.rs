@@ -1,6 +1,7 @@
-//! What the server reads of AWS Signature Version 4 today: that a request is signed, and the
-//! region of its credential scope (tables are namespaced per region). Signature verification
-//! is a separate, opt-in mode (not yet built); by default any well-formed signature is accepted.
+//! The permissive default: what the server reads of AWS Signature Version 4 without
+//! `--credentials` — that a request is signed, and the region of its credential scope (tables are
+//! namespaced per region). Any well-formed signature is accepted unchecked. Verification, the
+//! opt-in mode, is [`crate::sigv4`].
 
 use flywheel_protocol::{ApiError, ErrorKind};
 

@@ -6,7 +6,7 @@ use clap::Parser;
 
 /// Flywheel: a DynamoDB-compatible database server.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "flywheel", version, about)]
+#[command(name = "flywheel", version, about, after_help = crate::tools::TOOLS_HELP)]
 pub struct Config {
     /// Address to serve the DynamoDB API on.
     #[arg(long, env = "FLYWHEEL_LISTEN", default_value = "127.0.0.1:8000")]
@@ -23,6 +23,19 @@ pub struct Config {
     /// Log filter (error, warn, info, debug, trace, or a tracing directive).
     #[arg(long, env = "FLYWHEEL_LOG", default_value = "info")]
     pub log_level: String,
+
+    /// JSON file of access keys, their secrets and optional policies. With it every request's
+    /// SigV4 signature is verified; without it any well-formed signature is accepted.
+    #[arg(long, env = "FLYWHEEL_CREDENTIALS")]
+    pub credentials: Option<PathBuf>,
+
+    /// PEM certificate chain (leaf first) to serve HTTPS with; needs --tls-key.
+    #[arg(long, env = "FLYWHEEL_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "FLYWHEEL_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 
     /// Address of the admin listener (`/metrics`, `/healthz`, `/readyz`), or `off`.
     #[arg(long, env = "FLYWHEEL_ADMIN_LISTEN", default_value = "127.0.0.1:8001")]

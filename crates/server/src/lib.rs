@@ -1,12 +1,18 @@
-//! The HTTP shell around the engine: connections, request limits, authentication headers,
-//! `X-Amz-Target` dispatch, response headers (`x-amzn-RequestId`, `x-amz-crc32`) and graceful
-//! shutdown. The binary `flywheel` is a thin CLI over [`serve`].
+//! The HTTP shell around the engine: connections (plain or TLS), request limits,
+//! authentication (SigV4 verification against a credentials file, or the permissive default)
+//! and per-key policies, `X-Amz-Target` dispatch, response headers (`x-amzn-RequestId`,
+//! `x-amz-crc32`) and graceful shutdown. The binary `flywheel` is a thin CLI over [`bind`].
 //!
-//! What it does not know: what operations mean (the engine), how JSON maps to types (protocol).
+//! What it does not know: what operations mean (the engine), how JSON maps to types or which
+//! tables a request touches (protocol).
 
 pub mod admin;
 pub mod auth;
 pub mod config;
+pub mod credentials;
+pub mod sigv4;
+pub mod tls;
+pub mod tools;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -22,10 +28,13 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE as CT};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 pub use config::Config;
+use credentials::{Credentials, Principal};
 
 /// Largest request body accepted: DynamoDB's 16 MB plus room for JSON framing.
 const REQUEST_BODY_BYTES_MAX: usize = flywheel_types::limits::REQUEST_BODY_BYTES_MAX + 64 * 1024;
@@ -36,9 +45,21 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long shutdown waits for in-flight requests before closing anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// How requests are authenticated.
+pub enum Auth {
+    /// Any well-formed SigV4 `Authorization` header or presigned query is accepted unchecked;
+    /// only its credential scope's region is read. The default.
+    Permissive,
+    /// Signatures are verified against these keys and their policies enforced.
+    Verified(Credentials),
+}
+
 /// Shared state of a running server.
 pub struct Server {
     engine: Engine,
+    auth: Auth,
+    /// The account id in ARNs (policies' resources, AccessDeniedException's principal).
+    account_id: String,
     requests: AtomicU64,
 }
 
@@ -68,8 +89,8 @@ fn error_response(e: &ApiError) -> Response<Full<Bytes>> {
 }
 
 impl Server {
-    pub fn new(engine: Engine) -> Server {
-        Server { engine, requests: AtomicU64::new(0) }
+    pub fn new(engine: Engine, auth: Auth, account_id: String) -> Server {
+        Server { engine, auth, account_id, requests: AtomicU64::new(0) }
     }
 
     pub fn engine(&self) -> &Engine {
@@ -113,9 +134,34 @@ impl Server {
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         let target = header("x-amz-target").unwrap_or_default().to_string();
         let host = header("host").unwrap_or("localhost").to_string();
-        let region = match auth::region(header("authorization"), parts.uri.query()) {
-            Ok(region) => region,
-            Err(e) => return failed(e, "unknown"),
+        let signed = || sigv4::Request {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: parts.uri.query(),
+            headers: &parts.headers,
+        };
+        // Everything about the signature that needs neither the body nor the secret is checked
+        // before the body is read, so an unknown client cannot make the server read 16 MB.
+        let caller = match &self.auth {
+            Auth::Permissive => match auth::region(header("authorization"), parts.uri.query()) {
+                Ok(region) => Caller::Anyone { region },
+                Err(e) => return failed(e, "unknown"),
+            },
+            Auth::Verified(credentials) => {
+                let parsed = match sigv4::parse(&signed(), sigv4::now_unix_seconds()) {
+                    Ok(p) => p,
+                    Err(e) => return failed(e, "unknown"),
+                };
+                match credentials.find_key(&parsed.access_key_id) {
+                    Some(key) => Caller::Key { parsed, key },
+                    None => {
+                        return failed(
+                            ApiError::new(ErrorKind::UnrecognizedClient, sigv4::UNKNOWN_ACCESS_KEY),
+                            "unknown",
+                        )
+                    }
+                }
+            }
         };
         if parts.method != Method::POST {
             return failed(ApiError::new(ErrorKind::UnknownOperation, ""), "unknown");
@@ -136,6 +182,25 @@ impl Server {
                 return failed(e, op.name());
             }
         };
+        let region = match caller {
+            Caller::Anyone { region } => region,
+            Caller::Key { parsed, key } => {
+                if let Err(e) = parsed.verify(&signed(), &body, &key.secret_access_key) {
+                    return failed(e, op.name());
+                }
+                let principal = Principal {
+                    access_key_id: &parsed.access_key_id,
+                    key,
+                    region: &parsed.region,
+                    account_id: &self.account_id,
+                };
+                if let Err(e) = principal.authorize(op, &body) {
+                    tracing::debug!(operation = op.name(), access_key_id = %parsed.access_key_id, "access denied");
+                    return failed(e, op.name());
+                }
+                parsed.region
+            }
+        };
         let ctx = RequestContext::new(region, host);
         let result = self.engine.dispatch(&ctx, op, &body).await;
         let table = ctx.table.get().cloned().unwrap_or_default();
@@ -149,11 +214,21 @@ impl Server {
     }
 }
 
+/// Who sent a request, as far as the headers tell before the body is read.
+enum Caller<'a> {
+    /// Permissive mode: only the credential scope's region is known.
+    Anyone { region: String },
+    /// Verified mode: a known key whose signature is still to be checked against the body.
+    Key { parsed: sigv4::Parsed, key: &'a credentials::Key },
+}
+
 /// A server bound to its address, ready to run.
 pub struct Bound {
     listener: TcpListener,
     admin: Option<TcpListener>,
     server: Arc<Server>,
+    tls: Option<TlsAcceptor>,
+    auth_mode: String,
 }
 
 impl Bound {
@@ -164,6 +239,20 @@ impl Bound {
     /// The admin listener's address, if it is on.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// `https` with TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// Which authentication mode is active, for the start-up log line.
+    pub fn auth_mode(&self) -> &str {
+        &self.auth_mode
     }
 
     /// Serves until `shutdown` resolves, then drains in-flight requests and makes every
@@ -196,21 +285,18 @@ impl Bound {
                     };
                     let _ = stream.set_nodelay(true);
                     let server = self.server.clone();
-                    let mut stop = stop_rx.clone();
+                    let stop = stop_rx.clone();
+                    let tls = self.tls.clone();
                     connections.spawn(async move {
-                        let service = hyper::service::service_fn(move |req| {
-                            let server = server.clone();
-                            async move { Ok::<_, Infallible>(server.handle(req).await) }
-                        });
-                        let mut builder = hyper::server::conn::http1::Builder::new();
-                        builder.keep_alive(true).timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
-                        let conn = builder.serve_connection(TokioIo::new(stream), service);
-                        tokio::pin!(conn);
-                        tokio::select! {
-                            _ = conn.as_mut() => {}
-                            _ = async { while !*stop.borrow_and_update() { if stop.changed().await.is_err() { break; } } } => {
-                                conn.as_mut().graceful_shutdown();
-                                let _ = conn.await;
+                        match tls {
+                            None => serve_connection(stream, server, stop).await,
+                            Some(acceptor) => {
+                                // The handshake gets the same deadline as reading request headers.
+                                match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                                    Ok(Ok(stream)) => serve_connection(stream, server, stop).await,
+                                    Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                                    Err(_) => tracing::debug!("TLS handshake timed out"),
+                                }
                             }
                         }
                     });
@@ -238,8 +324,50 @@ impl Bound {
     }
 }
 
-/// Opens storage and the engine per `config` and binds the listener.
+/// Serves HTTP/1.1 on one connection until the client closes it or shutdown is signalled.
+async fn serve_connection<I>(io: I, server: Arc<Server>, mut stop: watch::Receiver<bool>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let server = server.clone();
+        async move { Ok::<_, Infallible>(server.handle(req).await) }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.keep_alive(true).timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = async { while !*stop.borrow_and_update() { if stop.changed().await.is_err() { break; } } } => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+/// Opens storage and the engine per `config`, loads credentials and TLS material, and binds
+/// the listener.
 pub async fn bind(config: &Config) -> Result<Bound, Box<dyn std::error::Error + Send + Sync>> {
+    // Credentials and certificates first: a typo there should fail before storage is opened.
+    let (auth, auth_mode) = match &config.credentials {
+        None => (Auth::Permissive, "permissive (any well-formed SigV4 accepted)".to_string()),
+        Some(path) => {
+            let credentials = Credentials::load(path)?;
+            let keys = credentials.len();
+            let mode = format!(
+                "SigV4 verified against {} ({keys} access key{})",
+                path.display(),
+                if keys == 1 { "" } else { "s" }
+            );
+            (Auth::Verified(credentials), mode)
+        }
+    };
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+        (None, None) => None,
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    };
     let storage: Arc<dyn flywheel_storage::Storage> = if config.in_memory {
         Arc::new(flywheel_storage::memory::MemoryStorage::new())
     } else {
@@ -248,13 +376,15 @@ pub async fn bind(config: &Config) -> Result<Bound, Box<dyn std::error::Error + 
             flywheel_storage::disk::DiskOptions::default(),
         )?)
     };
-    let engine = Engine::open(storage, config.engine_config())?;
+    let engine_config = config.engine_config();
+    let account_id = engine_config.account_id.clone();
+    let engine = Engine::open(storage, engine_config)?;
     let listener = TcpListener::bind(&config.listen).await?;
     let admin = match config.admin_listen.as_str() {
         "off" | "" => None,
         addr => Some(TcpListener::bind(addr).await.map_err(|e| format!("admin listener {addr}: {e}"))?),
     };
-    Ok(Bound { listener, admin, server: Arc::new(Server::new(engine)) })
+    Ok(Bound { listener, admin, server: Arc::new(Server::new(engine, auth, account_id)), tls, auth_mode })
 }
 
 /// Resolves on SIGINT or SIGTERM.

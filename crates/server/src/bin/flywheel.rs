@@ -4,6 +4,10 @@ use clap::Parser;
 use flywheel_server::{bind, shutdown_signal, Config};
 
 fn main() -> std::process::ExitCode {
+    // `flywheel backup|restore|export|import …`: offline tools with their own command line.
+    if let Some(code) = flywheel_server::tools::run_if_requested() {
+        return code;
+    }
     let config = Config::parse();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| "info".into()))
@@ -28,7 +32,14 @@ fn main() -> std::process::ExitCode {
         let addr = bound.local_addr().map(|a| a.to_string()).unwrap_or_default();
         let admin = bound.admin_addr().map_or_else(|| "off".to_string(), |a| a.to_string());
         let storage = if config.in_memory { "in-memory".to_string() } else { config.data_dir.display().to_string() };
-        tracing::info!(listen = %addr, admin = %admin, storage = %storage, auth = "permissive (any well-formed SigV4 accepted)", "flywheel ready");
+        tracing::info!(
+            listen = %addr,
+            admin = %admin,
+            scheme = bound.scheme(),
+            storage = %storage,
+            auth = bound.auth_mode(),
+            "flywheel ready"
+        );
         match bound.run(shutdown_signal()).await {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {

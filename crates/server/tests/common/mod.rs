@@ -27,7 +27,7 @@ impl Flywheel {
         Flywheel::start(&["--data-dir", dir.to_str().expect("utf-8 path")])
     }
 
-    /// A server with extra command-line arguments.
+    /// A server started with these arguments (plus `--listen` and `--log-level`).
     pub fn start(args: &[&str]) -> Flywheel {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new(env!("CARGO_BIN_EXE_flywheel"))
@@ -84,11 +84,19 @@ impl Drop for Flywheel {
 }
 
 pub fn client_for(endpoint: &str, region: &str) -> Client {
-    let config = aws_sdk_dynamodb::Config::builder()
+    client_with(endpoint, region, Credentials::new("AKIDEXAMPLE", "secret", None, None, "test"))
+}
+
+/// A client signing with the given credentials.
+pub fn client_with(endpoint: &str, region: &str, credentials: Credentials) -> Client {
+    Client::from_conf(config_builder(endpoint, region, credentials).build())
+}
+
+/// The configuration every test client starts from, for tests that change more of it.
+pub fn config_builder(endpoint: &str, region: &str, credentials: Credentials) -> aws_sdk_dynamodb::config::Builder {
+    aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
         .region(Region::new(region.to_string()))
-        .credentials_provider(Credentials::new("AKIDEXAMPLE", "secret", None, None, "test"))
+        .credentials_provider(credentials)
         .endpoint_url(endpoint)
-        .build();
-    Client::from_conf(config)
 }
