@@ -1,6 +1,9 @@
 //! The admin listener (default 127.0.0.1:8001): `/metrics` in Prometheus text format,
-//! `/healthz` and `/readyz`. It shares nothing with the DynamoDB listener but the engine, so
-//! scraping never queues behind client traffic.
+//! `/healthz`, `/readyz`, and the web console under `/console` ([`console`]). It shares nothing
+//! with the DynamoDB listener but the engine, so scraping never queues behind client traffic.
+//!
+//! The listener is trusted: it checks no signature, and the console reads and changes every
+//! table. It binds to loopback by default; bind it only where every caller is an operator.
 //!
 //! Request metrics (the four golden signals per operation and table) are recorded by the API
 //! listener through the `metrics` facade; the storage crate records fsync timings the same way.
@@ -20,6 +23,9 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
 use crate::Server;
+
+#[path = "console/mod.rs"]
+pub mod console;
 
 /// Latency buckets in seconds: 50 µs to 10 s.
 const LATENCY_BUCKETS: &[f64] =
@@ -89,6 +95,9 @@ fn publish_engine_state(server: &Server) {
 }
 
 async fn handle(server: &Server, handle: &Option<PrometheusHandle>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    if console::owns(req.uri().path()) {
+        return console::handle(server, req).await;
+    }
     if req.method() != Method::GET {
         return text(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "GET only\n");
     }
@@ -110,7 +119,7 @@ async fn handle(server: &Server, handle: &Option<PrometheusHandle>, req: Request
                 text(StatusCode::OK, "text/plain", "ready\n")
             }
         }
-        _ => text(StatusCode::NOT_FOUND, "text/plain", "not found: try /metrics, /healthz or /readyz\n"),
+        _ => text(StatusCode::NOT_FOUND, "text/plain", "not found: try /metrics, /healthz, /readyz or /console\n"),
     }
 }
 
