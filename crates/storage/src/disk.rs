@@ -64,6 +64,14 @@ pub struct DiskTree {
 
 impl DiskStorage {
     /// Opens (recovering) or creates the store in `dir`.
+    ///
+    /// Only one opener at a time: fjall takes an exclusive advisory lock (`flock`) on `dir/lock`
+    /// while the database is open and refuses with `Locked` if anyone else holds it, another
+    /// process or another handle in this one. So a second server, or an offline tool (`flywheel
+    /// backup`, `export`, …) run against a live server's data directory, fails here instead of
+    /// corrupting it. We rely on fjall's lock rather than adding our own (tested below by
+    /// `a_second_opener_is_refused`); the lock dies with the process, so a crash leaves none
+    /// behind.
     pub fn open(dir: &Path, options: DiskOptions) -> Result<DiskStorage> {
         std::fs::create_dir_all(dir)?;
         let db = Database::builder(dir)
@@ -71,7 +79,13 @@ impl DiskStorage {
             .cache_size(options.cache_bytes)
             .max_journaling_size(options.journal_bytes.max(64 * 1024 * 1024))
             .open()
-            .map_err(io)?;
+            .map_err(|e| match e {
+                fjall::Error::Locked => StorageError::Io(format!(
+                    "data directory {} is in use by another process (is a server running on it?)",
+                    dir.display()
+                )),
+                e => io(e),
+            })?;
         let memtable_bytes = options.memtable_bytes;
         let mut trees = HashMap::new();
         for name in db.list_keyspace_names() {
@@ -204,5 +218,24 @@ impl Tree for DiskTree {
 
     fn as_any(&self) -> &dyn std::any::Any {
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_opener_is_refused() {
+        // Two writers on one data directory would each believe they own the journal; the second
+        // must be turned away while the first is open, and admitted once it has closed.
+        let dir = tempfile::tempdir().unwrap();
+        let first = DiskStorage::open(dir.path(), DiskOptions::default()).unwrap();
+        let refused = DiskStorage::open(dir.path(), DiskOptions::default()).err().expect("second open refused");
+        assert!(refused.to_string().contains("is in use by another process"), "{refused}");
+        first.close().unwrap();
+        drop(first);
+        let again = DiskStorage::open(dir.path(), DiskOptions::default()).unwrap();
+        again.close().unwrap();
     }
 }
