@@ -37,6 +37,43 @@ impl<'de> DeserializeSeed<'de> for ValueSeed {
 
 struct ValueVisitor;
 
+/// Attribute values nested deeper than this are refused while decoding, with DynamoDB's nesting
+/// message. Valid items nest at most 32 levels (checked exactly later, by `validate_value`); the
+/// decoder stops early so that deep input meets the nesting rule rather than the JSON parser's
+/// own recursion limit (128 JSON levels, about 60 attribute values).
+const DECODE_NESTING_MAX: usize = 40;
+
+const NESTING_MESSAGE: &str =
+    "Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond supported limit";
+
+thread_local! {
+    /// Attribute values being decoded around the current one, on this thread.
+    static DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts one level of attribute-value nesting for as long as it lives.
+struct NestingGuard;
+
+impl NestingGuard {
+    fn enter<E: de::Error>() -> Result<NestingGuard, E> {
+        let depth = DEPTH.with(|d| {
+            d.set(d.get() + 1);
+            d.get()
+        });
+        let guard = NestingGuard;
+        if depth > DECODE_NESTING_MAX {
+            return Err(validation(NESTING_MESSAGE));
+        }
+        Ok(guard)
+    }
+}
+
+impl Drop for NestingGuard {
+    fn drop(&mut self) {
+        DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
 fn parse_number<E: de::Error>(s: &str) -> Result<Number, E> {
     Number::parse(s).map_err(|e| match e {
         NumberError::Invalid => validation(format_args!("The parameter cannot be converted to a numeric value: {s}")),
@@ -102,6 +139,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AttributeValue, A::Error> {
+        let _level = NestingGuard::enter::<A::Error>()?;
         let mut found: Option<AttributeValue> = None;
         let mut count = 0;
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {

@@ -37,7 +37,11 @@ pub struct Config {
     #[arg(long, env = "FLYWHEEL_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
-    /// Address of the admin listener (`/metrics`, `/healthz`, `/readyz`), or `off`.
+    /// Most client connections served at once; further ones wait in the listen backlog.
+    #[arg(long, env = "FLYWHEEL_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+
+    /// Address of the admin listener (`/metrics`, `/healthz`, `/readyz`, `/console`), or `off`.
     #[arg(long, env = "FLYWHEEL_ADMIN_LISTEN", default_value = "127.0.0.1:8001")]
     pub admin_listen: String,
 

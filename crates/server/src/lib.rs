@@ -42,6 +42,45 @@ const REQUEST_BODY_BYTES_MAX: usize = flywheel_types::limits::REQUEST_BODY_BYTES
 /// How long a client may take to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a client may pause while sending its request body (bytes must keep coming).
+const BODY_READ_STALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Reads a request body up to the size limit, giving up if the client stops sending.
+async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
+    let mut body = Limited::new(body, REQUEST_BODY_BYTES_MAX);
+    // Most bodies arrive as one frame: keep it as is, and copy only when a second one comes.
+    let mut first: Option<Bytes> = None;
+    let mut buffer = bytes::BytesMut::new();
+    loop {
+        let frame = match tokio::time::timeout(BODY_READ_STALL_TIMEOUT, body.frame()).await {
+            Err(_) => {
+                return Err(ApiError::serialization("The request body could not be read: the client stopped sending"))
+            }
+            Ok(None) if buffer.is_empty() => return Ok(first.unwrap_or_default()),
+            Ok(None) => return Ok(buffer.freeze()),
+            Ok(Some(Err(e))) => {
+                return Err(if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                    ApiError::validation("Request size exceeded the maximum allowed size of 16777216 bytes")
+                } else {
+                    ApiError::serialization("The request body could not be read")
+                })
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        if let Ok(data) = frame.into_data() {
+            match first.take() {
+                None if buffer.is_empty() => first = Some(data),
+                earlier => {
+                    if let Some(earlier) = earlier {
+                        buffer.extend_from_slice(&earlier);
+                    }
+                    buffer.extend_from_slice(&data);
+                }
+            }
+        }
+    }
+}
+
 /// How long shutdown waits for in-flight requests before closing anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -170,16 +209,13 @@ impl Server {
             Ok(op) => op,
             Err(e) => return failed(e, "unknown"),
         };
-        let body = match Limited::new(body, REQUEST_BODY_BYTES_MAX).collect().await {
-            Ok(b) => b.to_bytes(),
+        let body = match read_body(body).await {
+            Ok(b) => b,
             Err(e) => {
-                let too_big = e.downcast_ref::<http_body_util::LengthLimitError>().is_some();
-                let e = if too_big {
-                    ApiError::validation("Request size exceeded the maximum allowed size of 16777216 bytes")
-                } else {
-                    ApiError::serialization("The request body could not be read")
-                };
-                return failed(e, op.name());
+                let mut answer = failed(e, op.name());
+                // Whatever the client still sends is not read: end the connection.
+                answer.0.headers_mut().insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+                return answer;
             }
         };
         let region = match caller {
@@ -225,6 +261,7 @@ enum Caller<'a> {
 /// A server bound to its address, ready to run.
 pub struct Bound {
     listener: TcpListener,
+    max_connections: usize,
     admin: Option<TcpListener>,
     server: Arc<Server>,
     tls: Option<TlsAcceptor>,
@@ -270,7 +307,15 @@ impl Bound {
             tokio::spawn(async move { server.engine.run_maintenance().await })
         };
         tokio::pin!(shutdown);
+        // At most `max_connections` connections at once: past that, accepting waits until one
+        // closes (the kernel's backlog holds the rest), so a flood cannot exhaust descriptors
+        // the store needs.
+        let slots = Arc::new(tokio::sync::Semaphore::new(self.max_connections));
         loop {
+            let slot = tokio::select! {
+                _ = &mut shutdown => break,
+                slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            };
             tokio::select! {
                 _ = &mut shutdown => break,
                 accepted = self.listener.accept() => {
@@ -288,6 +333,7 @@ impl Bound {
                     let stop = stop_rx.clone();
                     let tls = self.tls.clone();
                     connections.spawn(async move {
+                        let _slot = slot;
                         match tls {
                             None => serve_connection(stream, server, stop).await,
                             Some(acceptor) => {
@@ -384,7 +430,15 @@ pub async fn bind(config: &Config) -> Result<Bound, Box<dyn std::error::Error + 
         "off" | "" => None,
         addr => Some(TcpListener::bind(addr).await.map_err(|e| format!("admin listener {addr}: {e}"))?),
     };
-    Ok(Bound { listener, admin, server: Arc::new(Server::new(engine, auth, account_id)), tls, auth_mode })
+    let max_connections = config.max_connections.max(1);
+    Ok(Bound {
+        listener,
+        max_connections,
+        admin,
+        server: Arc::new(Server::new(engine, auth, account_id)),
+        tls,
+        auth_mode,
+    })
 }
 
 /// Resolves on SIGINT or SIGTERM.

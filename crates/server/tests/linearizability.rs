@@ -104,7 +104,7 @@ async fn run_history(server: &Flywheel) -> Vec<Event> {
     for c in 0..CLIENTS {
         let (client, log) = (client.clone(), log.clone());
         tasks.push(tokio::spawn(async move {
-            let mut rng = Rng(0x2545_F491_4F6C_DD1D ^ (c as u64 + 1) * 0x9E37_79B9);
+            let mut rng = Rng(0x2545_F491_4F6C_DD1D ^ ((c as u64 + 1) * 0x9E37_79B9));
             for i in 0..OPS_PER_CLIENT {
                 let key = rng.below(KEYS);
                 // Values are unique per write, so a read names exactly one write.

@@ -60,7 +60,7 @@ fn item(pk: &str, version: u64, tx: Option<&str>) -> Item {
         ("v".to_string(), AttributeValue::N(version.to_string())),
     ]);
     // Every third version leaves the index (a sparse GSI whose entries come and go).
-    if version % 3 != 0 {
+    if !version.is_multiple_of(3) {
         item.insert("g".to_string(), AttributeValue::S(format!("g{}", version % 5)));
     }
     if let Some(tx) = tx {
@@ -72,6 +72,9 @@ fn item(pk: &str, version: u64, tx: Option<&str>) -> Item {
 fn version_of(state: &State) -> Option<u64> {
     state.as_ref().map(|i| i["v"].as_n().unwrap().parse().unwrap())
 }
+
+/// One key's change: (key, before, after).
+type Change = (String, State, State);
 
 /// What a client's in-flight operation would change: (key, before, after) per key, and whether
 /// the keys change together (a transaction) or each on its own (a batch).
@@ -95,13 +98,13 @@ async fn run_client(client: Client, id: u64, model: &mut Model, crashed: Arc<Ato
         let before = model.keys[&k].clone();
         let version = next_version;
         next_version += 1;
-        let (changes, atomic, result): (Vec<(String, State, State)>, bool, Result<bool, ()>) = match rng.below(5) {
+        let (changes, result): (Vec<Change>, Result<bool, ()>) = match rng.below(5) {
             0 => {
                 let after = Some(item(&k, version, None));
                 model.pending =
                     Some(Pending { changes: vec![(k.clone(), before.clone(), after.clone())], atomic: true });
                 let r = client.put_item().table_name(TABLE).set_item(after.clone()).send().await;
-                (vec![(k, before, after)], true, r.map(|_| true).map_err(|_| ()))
+                (vec![(k, before, after)], r.map(|_| true).map_err(|_| ()))
             }
             1 => {
                 // Conditional update on the version the model knows (so it should succeed), or
@@ -149,12 +152,12 @@ async fn run_client(client: Client, id: u64, model: &mut Model, crashed: Arc<Ato
                     let should = right && before.is_some();
                     assert_eq!(applied, should, "conditional update on {k}: applied {applied}, expected {should}");
                 }
-                (vec![(k, before, after)], true, outcome)
+                (vec![(k, before, after)], outcome)
             }
             2 => {
                 model.pending = Some(Pending { changes: vec![(k.clone(), before.clone(), None)], atomic: true });
                 let r = client.delete_item().table_name(TABLE).key("pk", AttributeValue::S(k.clone())).send().await;
-                (vec![(k, before, None)], true, r.map(|_| true).map_err(|_| ()))
+                (vec![(k, before, None)], r.map(|_| true).map_err(|_| ()))
             }
             3 => {
                 // A batch of three distinct keys: each lands or not on its own.
@@ -184,7 +187,7 @@ async fn run_client(client: Client, id: u64, model: &mut Model, crashed: Arc<Ato
                     }
                     Err(_) => Err(()),
                 };
-                (changes, false, ok)
+                (changes, ok)
             }
             _ => {
                 // A transaction over three keys: all of them or none.
@@ -207,10 +210,9 @@ async fn run_client(client: Client, id: u64, model: &mut Model, crashed: Arc<Ato
                     request = request.transact_items(TransactWriteItem::builder().put(put).build());
                 }
                 let r = request.send().await;
-                (changes, true, r.map(|_| true).map_err(|_| ()))
+                (changes, r.map(|_| true).map_err(|_| ()))
             }
         };
-        let _ = atomic;
         match result {
             Ok(applied) => {
                 for (k, before, after) in changes {
@@ -413,7 +415,7 @@ async fn acknowledged_writes_survive_repeated_kill9() {
         let mut tasks = Vec::new();
         for (id, model) in std::mem::take(&mut models).into_iter().enumerate() {
             let (client, crashed) = (client_without_retries(&server), crashed.clone());
-            let seed = 0x9E37_79B9_7F4A_7C15 ^ ((cycle as u64) << 8 | id as u64 + 1);
+            let seed = 0x9E37_79B9_7F4A_7C15 ^ ((cycle << 8) | (id as u64 + 1));
             tasks.push(tokio::spawn(async move {
                 let mut model = model;
                 let n = run_client(client, id as u64, &mut model, crashed, seed).await;

@@ -47,7 +47,7 @@ pub fn encode_item(item: &Item) -> Vec<u8> {
 
 /// Decodes an item written by [`encode_item`].
 pub fn decode_item(bytes: &[u8]) -> Result<Item, DecodeError> {
-    let mut r = Reader { bytes, pos: 0 };
+    let mut r = Reader { bytes, pos: 0, depth: 0 };
     if r.byte()? != FORMAT_VERSION {
         return Err(DecodeError("unknown format version"));
     }
@@ -126,7 +126,13 @@ fn encode_value(value: &AttributeValue, out: &mut Vec<u8>) {
 struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
+    /// Containers open around the value being read: stored items nest at most 32 levels, so a
+    /// deeper one is corrupt, and stopping early keeps corrupt bytes from overflowing the stack.
+    depth: usize,
 }
+
+/// Deepest container nesting the decoder follows (valid items stay under 32 levels).
+const DECODE_DEPTH_MAX: usize = 64;
 
 impl<'a> Reader<'a> {
     fn byte(&mut self) -> Result<u8, DecodeError> {
@@ -174,7 +180,16 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
+    fn enter(&mut self) -> Result<(), DecodeError> {
+        self.depth += 1;
+        if self.depth > DECODE_DEPTH_MAX {
+            return Err(DecodeError("nesting too deep"));
+        }
+        Ok(())
+    }
+
     fn map(&mut self) -> Result<BTreeMap<String, AttributeValue>, DecodeError> {
+        self.enter()?;
         let n = self.count()?;
         let mut m = BTreeMap::new();
         for _ in 0..n {
@@ -182,6 +197,7 @@ impl<'a> Reader<'a> {
             let v = self.value()?;
             m.insert(k, v);
         }
+        self.depth -= 1;
         Ok(m)
     }
 
@@ -195,11 +211,13 @@ impl<'a> Reader<'a> {
             TAG_NULL => AttributeValue::Null,
             TAG_M => AttributeValue::M(self.map()?),
             TAG_L => {
+                self.enter()?;
                 let n = self.count()?;
                 let mut l = Vec::with_capacity(n);
                 for _ in 0..n {
                     l.push(self.value()?);
                 }
+                self.depth -= 1;
                 AttributeValue::L(l)
             }
             TAG_SS => {
@@ -255,5 +273,23 @@ mod tests {
         }
         assert!(decode_item(&[1, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]).is_err());
         assert!(decode_item(&[2, 0]).is_err());
+    }
+
+    #[test]
+    fn corrupt_deep_nesting_is_an_error_not_a_stack_overflow() {
+        // Found by the attribute_values fuzz target: 20,000 nested single-element lists.
+        let mut bytes = vec![FORMAT_VERSION, 1, 1, b'a'];
+        for _ in 0..20_000 {
+            bytes.extend_from_slice(&[TAG_L, 1]);
+        }
+        bytes.push(TAG_NULL);
+        assert_eq!(decode_item(&bytes), Err(DecodeError("nesting too deep")));
+        // The deepest valid item (31 nested containers below the item) still decodes.
+        let mut value = AttributeValue::Null;
+        for _ in 0..31 {
+            value = AttributeValue::L(vec![value]);
+        }
+        let item: Item = [("a".to_string(), value)].into_iter().collect();
+        assert_eq!(decode_item(&encode_item(&item)), Ok(item));
     }
 }
