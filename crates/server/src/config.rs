@@ -51,6 +51,10 @@ pub struct Config {
     #[arg(long, env = "FLYWHEEL_TTL_SCAN_INTERVAL", default_value_t = 3600.0)]
     pub ttl_scan_interval: f64,
 
+    /// Most tables per region (DynamoDB's default quota is 2,500).
+    #[arg(long, env = "FLYWHEEL_TABLES_PER_REGION_MAX", default_value_t = flywheel_types::limits::TABLES_PER_REGION_DEFAULT)]
+    pub tables_per_region_max: usize,
+
     /// Seconds a stream record stays readable (DynamoDB Streams keeps records 24 hours).
     #[arg(long, env = "FLYWHEEL_STREAM_RETENTION", default_value_t = 86_400.0)]
     pub stream_retention: f64,
@@ -63,6 +67,7 @@ impl Config {
         flywheel_engine::EngineConfig {
             ttl_scan_interval: seconds(self.ttl_scan_interval),
             stream_retention: seconds(self.stream_retention),
+            tables_per_region_max: self.tables_per_region_max,
             ..flywheel_engine::EngineConfig::default()
         }
     }
