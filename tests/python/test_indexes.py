@@ -563,6 +563,22 @@ def test_index_key_of_the_wrong_type_is_rejected(ddb, orders):
     assert "sku" not in ddb.get_item(TableName=orders, Key={"customer": {"S": "c1"}, "order": {"S": "o1"}})["Item"]
 
 
+def test_a_batch_with_one_bad_index_key_writes_nothing(ddb, orders):
+    # BatchWriteItem validates every request before writing any: one put whose index key has the
+    # wrong type fails the call, and the valid put beside it is not written either.
+    with pytest.raises(Exception) as e:
+        ddb.batch_write_item(
+            RequestItems={
+                orders: [
+                    {"PutRequest": {"Item": order("c1", "good", status="open", date="d")}},
+                    {"PutRequest": {"Item": {**order("c1", "bad"), "status": {"N": "1"}}}},
+                ]
+            }
+        )
+    assert_error(e, "ValidationException", INVALID + "Type mismatch for Index Key status Expected: S Actual: N IndexName: byStatus")
+    assert "Item" not in ddb.get_item(TableName=orders, Key={"customer": {"S": "c1"}, "order": {"S": "good"}})
+
+
 def test_empty_string_index_key_is_rejected(ddb, orders):
     with pytest.raises(Exception) as e:
         ddb.put_item(TableName=orders, Item={**order("c1", "o1"), "region": {"S": ""}})

@@ -193,6 +193,8 @@ impl Engine {
                                 e
                             }
                         })?;
+                        // Index keys too are checked for the whole batch before anything is written.
+                        crate::change::Staging::validate_index_keys(&table, &item)?;
                         let size = item_size_bytes(&item);
                         (key, Mutation::Put(item), size)
                     }

@@ -294,6 +294,8 @@ impl Engine {
         let table = self.get_item_table(ctx, &input.table_name)?;
         let item = input.item.unwrap_or_default();
         let key = key_from_item(&table.key, &item)?;
+        // Like every value check, index keys are validated before the condition is looked at.
+        Staging::validate_index_keys(&table, &item)?;
         let new_size = item_size_bytes(&item);
         let outcome = self
             .write_item(&table, &key, |old| {

@@ -199,6 +199,11 @@ pub(crate) fn load_table(
 
 pub(crate) fn storage_error(e: StorageError) -> ApiError {
     tracing::error!(error = %e, "storage failure");
+    let text = e.to_string();
+    if text.contains("No space left") || text.contains("StorageFull") {
+        // Say why, so an operator can act; nothing about the data is revealed.
+        return ApiError::new(ErrorKind::InternalServerError, "Internal server error: the server's disk is full");
+    }
     ApiError::internal()
 }
 

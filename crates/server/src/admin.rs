@@ -125,6 +125,17 @@ async fn handle(server: &Server, handle: &Option<PrometheusHandle>, req: Request
 
 /// Serves the admin endpoints until the task is aborted.
 pub async fn serve(listener: TcpListener, server: Arc<Server>, metrics: Option<PrometheusHandle>) {
+    // Histogram samples collect between scrapes; upkeep folds them in so that memory stays
+    // bounded even when nobody scrapes.
+    let upkeep = metrics.clone().map(|handle| {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                handle.run_upkeep();
+            }
+        })
+    });
+    let _upkeep = AbortOnDrop(upkeep);
     let metrics = Arc::new(metrics);
     loop {
         let (stream, _) = match listener.accept().await {
@@ -147,5 +158,16 @@ pub async fn serve(listener: TcpListener, server: Arc<Server>, metrics: Option<P
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });
+    }
+}
+
+/// Aborts a background task when the admin listener stops.
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
     }
 }

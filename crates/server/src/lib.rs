@@ -14,6 +14,7 @@ pub mod sigv4;
 pub mod tls;
 pub mod tools;
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -100,6 +101,34 @@ pub struct Server {
     /// The account id in ARNs (policies' resources, AccessDeniedException's principal).
     account_id: String,
     requests: AtomicU64,
+    metrics: RequestMetrics,
+}
+
+/// Handles of the per-request metrics, by operation and table, registered once: looking a
+/// metric up in the recorder (hashing its name and labels) costs more than recording it.
+#[derive(Default)]
+struct RequestMetrics {
+    by_operation: parking_lot::RwLock<HashMap<String, HashMap<String, Arc<(metrics::Counter, metrics::Histogram)>>>>,
+    in_flight: std::sync::OnceLock<metrics::Gauge>,
+}
+
+impl RequestMetrics {
+    fn in_flight(&self) -> &metrics::Gauge {
+        self.in_flight.get_or_init(|| metrics::gauge!("flywheel_requests_in_flight"))
+    }
+
+    fn handles(&self, operation: &str, table: &str) -> Arc<(metrics::Counter, metrics::Histogram)> {
+        if let Some(h) = self.by_operation.read().get(operation).and_then(|t| t.get(table)) {
+            return h.clone();
+        }
+        let labels = [("operation", operation.to_string()), ("table", table.to_string())];
+        let h = Arc::new((
+            metrics::counter!("flywheel_requests_total", &labels),
+            metrics::histogram!("flywheel_request_duration_seconds", &labels),
+        ));
+        let mut map = self.by_operation.write();
+        map.entry(operation.to_string()).or_default().entry(table.to_string()).or_insert(h).clone()
+    }
 }
 
 fn request_id() -> String {
@@ -129,7 +158,7 @@ fn error_response(e: &ApiError) -> Response<Full<Bytes>> {
 
 impl Server {
     pub fn new(engine: Engine, auth: Auth, account_id: String) -> Server {
-        Server { engine, auth, account_id, requests: AtomicU64::new(0) }
+        Server { engine, auth, account_id, requests: AtomicU64::new(0), metrics: RequestMetrics::default() }
     }
 
     pub fn engine(&self) -> &Engine {
@@ -141,16 +170,15 @@ impl Server {
     async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let started = std::time::Instant::now();
-        let in_flight = metrics::gauge!("flywheel_requests_in_flight");
+        let in_flight = self.metrics.in_flight();
         in_flight.increment(1.0);
         let (response, operation, table, error) = self.handle_api(req).await;
         in_flight.decrement(1.0);
-        let labels = [("operation", operation), ("table", table)];
-        metrics::counter!("flywheel_requests_total", &labels).increment(1);
-        metrics::histogram!("flywheel_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+        let handles = self.metrics.handles(operation, &table);
+        handles.0.increment(1);
+        handles.1.record(started.elapsed().as_secs_f64());
         if let Some(kind) = error {
-            let [(_, operation), (_, table)] = labels;
-            let labels = [("operation", operation), ("table", table), ("error", kind.to_string())];
+            let labels = [("operation", operation.to_string()), ("table", table), ("error", kind.to_string())];
             metrics::counter!("flywheel_errors_total", &labels).increment(1);
         }
         response
@@ -160,14 +188,13 @@ impl Server {
     async fn handle_api(
         &self,
         req: Request<Incoming>,
-    ) -> (Response<Full<Bytes>>, String, String, Option<&'static str>) {
-        let failed =
-            |e: ApiError, op: &str| (error_response(&e), op.to_string(), String::new(), Some(e.kind.short_name()));
+    ) -> (Response<Full<Bytes>>, &'static str, String, Option<&'static str>) {
+        let failed = |e: ApiError, op: &'static str| (error_response(&e), op, String::new(), Some(e.kind.short_name()));
         if req.method() == Method::GET && req.uri().path() == "/" {
             // DynamoDB answers a plain GET with a health line; load balancers and humans use it.
             let mut r = Response::new(Full::new(Bytes::from_static(b"healthy: flywheel")));
             r.headers_mut().insert(CT, HeaderValue::from_static("text/plain"));
-            return (r, "health".to_string(), String::new(), None);
+            return (r, "health", String::new(), None);
         }
         let (parts, body) = req.into_parts();
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
@@ -241,10 +268,10 @@ impl Server {
         let result = self.engine.dispatch(&ctx, op, &body).await;
         let table = ctx.table.get().cloned().unwrap_or_default();
         match result {
-            Ok(out) => (response(200, out), op.name().to_string(), table, None),
+            Ok(out) => (response(200, out), op.name(), table, None),
             Err(e) => {
                 tracing::debug!(operation = op.name(), error = %e, "request failed");
-                (error_response(&e), op.name().to_string(), table, Some(e.kind.short_name()))
+                (error_response(&e), op.name(), table, Some(e.kind.short_name()))
             }
         }
     }
@@ -294,7 +321,7 @@ impl Bound {
 
     /// Serves until `shutdown` resolves, then drains in-flight requests and makes every
     /// acknowledged write durable.
-    pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+    pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<Stopped> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut connections = tokio::task::JoinSet::new();
         let admin = self.admin.take().map(|listener| {
@@ -306,18 +333,35 @@ impl Bound {
             let server = self.server.clone();
             tokio::spawn(async move { server.engine.run_maintenance().await })
         };
+        // A store that can no longer make writes durable (a failed fsync, a full disk) stops the
+        // server like a shutdown does; the binary then reopens the store and serves again.
+        let storage_failed = {
+            let server = self.server.clone();
+            async move {
+                while !server.engine.storage().durability().has_failed() {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        };
+        let shutdown = async {
+            tokio::select! {
+                _ = shutdown => Stopped::Shutdown,
+                _ = storage_failed => Stopped::StorageFailed,
+            }
+        };
         tokio::pin!(shutdown);
+        let stopped;
         // At most `max_connections` connections at once: past that, accepting waits until one
         // closes (the kernel's backlog holds the rest), so a flood cannot exhaust descriptors
         // the store needs.
         let slots = Arc::new(tokio::sync::Semaphore::new(self.max_connections));
         loop {
             let slot = tokio::select! {
-                _ = &mut shutdown => break,
+                why = &mut shutdown => { stopped = why; break }
                 slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
             };
             tokio::select! {
-                _ = &mut shutdown => break,
+                why = &mut shutdown => { stopped = why; break }
                 accepted = self.listener.accept() => {
                     let (stream, _) = match accepted {
                         Ok(a) => a,
@@ -364,10 +408,25 @@ impl Bound {
         if let Some(admin) = admin {
             admin.abort();
         }
+        if stopped == Stopped::StorageFailed {
+            // Nothing more can be made durable; what was acknowledged already is on disk.
+            let _ = self.server.engine.close();
+            tracing::error!("storage failed: stopped serving so that the store can be reopened");
+            return Ok(stopped);
+        }
         self.server.engine.close().map_err(|e| std::io::Error::other(e.to_string()))?;
         tracing::info!(requests = self.server.requests.load(Ordering::Relaxed), "shut down cleanly");
-        Ok(())
+        Ok(stopped)
     }
+}
+
+/// Why [`Bound::run`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// The shutdown future resolved (SIGINT/SIGTERM).
+    Shutdown,
+    /// The store refused to make writes durable (for example, the disk is full): reopen it.
+    StorageFailed,
 }
 
 /// Serves HTTP/1.1 on one connection until the client closes it or shutdown is signalled.

@@ -148,7 +148,7 @@ impl Storage for DiskStorage {
             return Err(StorageError::Closed);
         }
         if self.inner.durability.has_failed() {
-            return Err(StorageError::Io("journal sync failed earlier; refusing writes".into()));
+            return Err(self.inner.durability.failure_error());
         }
         let mut fb = self.inner.db.batch();
         for op in batch.ops {

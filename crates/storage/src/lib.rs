@@ -130,6 +130,8 @@ pub struct Durability {
     issued: AtomicU64,
     durable: AtomicU64,
     failed: AtomicBool,
+    /// Why the sync failed, once it has.
+    failure: Mutex<Option<String>>,
     state: Mutex<()>,
     changed: Condvar,
     watch: tokio::sync::watch::Sender<u64>,
@@ -151,6 +153,7 @@ impl Durability {
             issued: AtomicU64::new(0),
             durable: AtomicU64::new(0),
             failed: AtomicBool::new(false),
+            failure: Mutex::new(None),
             state: Mutex::new(()),
             changed: Condvar::new(),
             watch: tokio::sync::watch::Sender::new(0),
@@ -185,6 +188,14 @@ impl Durability {
         self.issued.load(Ordering::Acquire)
     }
 
+    /// The error that a failed sync leaves behind, naming its cause.
+    pub fn failure_error(&self) -> StorageError {
+        match &*self.failure.lock() {
+            Some(reason) => StorageError::Io(format!("journal sync failed: {reason}")),
+            None => StorageError::Io("journal sync failed".into()),
+        }
+    }
+
     /// True once a sync has failed: no later write can be acknowledged as durable.
     pub fn has_failed(&self) -> bool {
         self.failed.load(Ordering::Acquire)
@@ -198,7 +209,7 @@ impl Durability {
         let mut rx = self.watch.subscribe();
         loop {
             if self.has_failed() {
-                return Err(StorageError::Io("journal sync failed".into()));
+                return Err(self.failure_error());
             }
             if *rx.borrow_and_update() >= ticket {
                 return Ok(());
@@ -214,7 +225,7 @@ impl Durability {
         let mut guard = self.state.lock();
         loop {
             if self.has_failed() {
-                return Err(StorageError::Io("journal sync failed".into()));
+                return Err(self.failure_error());
             }
             if self.durable() >= ticket {
                 return Ok(());
@@ -230,7 +241,8 @@ impl Durability {
         self.watch.send_replace(self.durable());
     }
 
-    fn mark_failed(&self) {
+    fn mark_failed(&self, reason: String) {
+        *self.failure.lock() = Some(reason);
         self.failed.store(true, Ordering::Release);
         let _guard = self.state.lock();
         self.changed.notify_all();
@@ -260,7 +272,7 @@ impl Durability {
                 Ok(()) => self.mark_durable(target),
                 Err(e) => {
                     tracing::error!(error = %e, "journal sync failed; refusing further durable acknowledgements");
-                    self.mark_failed();
+                    self.mark_failed(e.to_string());
                     return;
                 }
             }

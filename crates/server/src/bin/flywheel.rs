@@ -1,7 +1,7 @@
 //! `flywheel`: serve the DynamoDB API.
 
 use clap::Parser;
-use flywheel_server::{bind, shutdown_signal, Config};
+use flywheel_server::{bind, shutdown_signal, Config, Stopped};
 
 fn main() -> std::process::ExitCode {
     // `flywheel backup|restore|export|import …`: offline tools with their own command line.
@@ -22,29 +22,47 @@ fn main() -> std::process::ExitCode {
         }
     };
     runtime.block_on(async {
-        let bound = match bind(&config).await {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot start");
-                return std::process::ExitCode::FAILURE;
-            }
-        };
-        let addr = bound.local_addr().map(|a| a.to_string()).unwrap_or_default();
-        let admin = bound.admin_addr().map_or_else(|| "off".to_string(), |a| a.to_string());
-        let storage = if config.in_memory { "in-memory".to_string() } else { config.data_dir.display().to_string() };
-        tracing::info!(
-            listen = %addr,
-            admin = %admin,
-            scheme = bound.scheme(),
-            storage = %storage,
-            auth = bound.auth_mode(),
-            "flywheel ready"
-        );
-        match bound.run(shutdown_signal()).await {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(e) => {
-                tracing::error!(error = %e, "shutdown failed");
-                std::process::ExitCode::FAILURE
+        let shutdown = shutdown_signal();
+        tokio::pin!(shutdown);
+        let mut recovering = false;
+        loop {
+            let bound = match bind(&config).await {
+                Ok(b) => b,
+                // After a storage failure, keep trying: the disk may get space back.
+                Err(e) if recovering => {
+                    tracing::warn!(error = %e, "cannot reopen the store yet; retrying in a second");
+                    tokio::select! {
+                        _ = &mut shutdown => return std::process::ExitCode::FAILURE,
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => continue,
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start");
+                    return std::process::ExitCode::FAILURE;
+                }
+            };
+            let addr = bound.local_addr().map(|a| a.to_string()).unwrap_or_default();
+            let admin = bound.admin_addr().map_or_else(|| "off".to_string(), |a| a.to_string());
+            let storage =
+                if config.in_memory { "in-memory".to_string() } else { config.data_dir.display().to_string() };
+            tracing::info!(
+                listen = %addr,
+                admin = %admin,
+                scheme = bound.scheme(),
+                storage = %storage,
+                auth = bound.auth_mode(),
+                "flywheel ready"
+            );
+            match bound.run(&mut shutdown).await {
+                Ok(Stopped::Shutdown) => return std::process::ExitCode::SUCCESS,
+                Ok(Stopped::StorageFailed) => {
+                    recovering = true;
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "shutdown failed");
+                    return std::process::ExitCode::FAILURE;
+                }
             }
         }
     })
