@@ -104,11 +104,14 @@ pub struct Server {
     metrics: RequestMetrics,
 }
 
+/// The request counter and latency histogram of one operation on one table.
+type Handles = (metrics::Counter, metrics::Histogram);
+
 /// Handles of the per-request metrics, by operation and table, registered once: looking a
 /// metric up in the recorder (hashing its name and labels) costs more than recording it.
 #[derive(Default)]
 struct RequestMetrics {
-    by_operation: parking_lot::RwLock<HashMap<String, HashMap<String, Arc<(metrics::Counter, metrics::Histogram)>>>>,
+    by_operation: parking_lot::RwLock<HashMap<String, HashMap<String, Arc<Handles>>>>,
     in_flight: std::sync::OnceLock<metrics::Gauge>,
 }
 
@@ -117,7 +120,7 @@ impl RequestMetrics {
         self.in_flight.get_or_init(|| metrics::gauge!("flywheel_requests_in_flight"))
     }
 
-    fn handles(&self, operation: &str, table: &str) -> Arc<(metrics::Counter, metrics::Histogram)> {
+    fn handles(&self, operation: &str, table: &str) -> Arc<Handles> {
         if let Some(h) = self.by_operation.read().get(operation).and_then(|t| t.get(table)) {
             return h.clone();
         }
