@@ -80,7 +80,7 @@ def wait_status(c, table, want):
 
 
 def create(c, table, with_sk, gsis=0, stream=False):
-    """`gsis` global secondary indexes g1..gN (keyed by pk, projecting ALL: every write of an
+    """`gsis` global secondary indexes gsi1..gsiN (keyed by pk, projecting ALL: every write of an
     item writes N index entries of its full size) and, with `stream`, a NEW_AND_OLD_IMAGES stream."""
     st, r = c.call("DeleteTable", {"TableName": table})
     if st == 200:
@@ -93,7 +93,7 @@ def create(c, table, with_sk, gsis=0, stream=False):
     spec = {"TableName": table, "AttributeDefinitions": attrs, "KeySchema": keys, "BillingMode": "PAY_PER_REQUEST"}
     if gsis:
         spec["GlobalSecondaryIndexes"] = [
-            {"IndexName": f"g{i + 1}", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            {"IndexName": f"gsi{i + 1}", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
              "Projection": {"ProjectionType": "ALL"}} for i in range(gsis)]
     if stream:
         spec["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
