@@ -21,7 +21,7 @@ use flywheel_types::codec::{decode_item, encode_item};
 use flywheel_types::item_size_bytes;
 
 use crate::catalog::{encode_stats, index_stats_key, Table, TableMeta, TableRef, PARTITIONS_PER_TABLE};
-use crate::indexes::{check_index_key_schema, check_projection, Index, IndexMeta};
+use crate::indexes::{check_key_schema, check_projection, Index, IndexMeta};
 use crate::{storage_error, Engine};
 
 /// Items indexed per chunk (per hold of a partition's writer).
@@ -121,7 +121,7 @@ fn plan_create(
         ));
     }
     let key_schema = create.key_schema.clone().unwrap_or_default();
-    check_index_key_schema(&key_schema)?;
+    check_key_schema(&key_schema)?;
     let projection = create.projection.clone().unwrap_or_default();
     check_projection(&name, &projection)?;
     // New key attributes must be defined, in this request or already on the table.

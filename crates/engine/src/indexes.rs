@@ -262,8 +262,8 @@ pub fn check_projection(name: &str, projection: &ProjectionModel) -> Result<usiz
     }
 }
 
-/// Checks an index's key schema shape (one HASH first, optional RANGE second).
-pub fn check_index_key_schema(key_schema: &[KeySchemaElement]) -> Result<(), ApiError> {
+/// Checks a key schema's shape (one HASH first, optional RANGE second), a table's or an index's.
+pub fn check_key_schema(key_schema: &[KeySchemaElement]) -> Result<(), ApiError> {
     if key_schema.first().and_then(|k| k.key_type.as_deref()) != Some("HASH") {
         return Err(ApiError::validation("Invalid KeySchema: The first KeySchemaElement is not a HASH key type"));
     }

@@ -21,7 +21,7 @@ use crate::catalog::{
     index_stats_key, retired_key, stats_key, stream_trim_key, table_key, Table, TableMeta, TableRef,
     PARTITIONS_PER_TABLE,
 };
-use crate::indexes::{check_index_key_schema, check_projection, Index, IndexMeta};
+use crate::indexes::{check_key_schema, check_projection, Index, IndexMeta};
 use crate::streams::{Stream, StreamMeta};
 
 /// Most local secondary indexes per table.
@@ -347,7 +347,7 @@ fn validate_indexes(
         for lsi in lsis {
             let name = lsi.index_name.as_deref().unwrap_or_default();
             let ks = lsi.key_schema.as_deref().unwrap_or_default();
-            check_index_key_schema(ks)?;
+            check_key_schema(ks)?;
             let hash = ks[0].attribute_name.as_deref().unwrap_or_default();
             if hash != table_hash {
                 return Err(invalid(format!(
@@ -374,7 +374,7 @@ fn validate_indexes(
         }
         for gsi in gsis {
             let name = gsi.index_name.as_deref().unwrap_or_default();
-            check_index_key_schema(gsi.key_schema.as_deref().unwrap_or_default())?;
+            check_key_schema(gsi.key_schema.as_deref().unwrap_or_default())?;
             non_key_attributes += check_projection(name, gsi.projection.as_ref().expect("checked"))?;
             match (&gsi.provisioned_throughput, pay_per_request) {
                 (Some(_), true) => {
@@ -446,19 +446,7 @@ fn validate_create(input: &CreateTableInput) -> Result<(), ApiError> {
 
     let key_schema = input.key_schema.as_deref().unwrap_or_default();
     let defs = input.attribute_definitions.as_deref().unwrap_or_default();
-    if key_schema[0].key_type.as_deref() != Some("HASH") {
-        return Err(ApiError::validation("Invalid KeySchema: The first KeySchemaElement is not a HASH key type"));
-    }
-    if key_schema.len() == 2 {
-        if key_schema[1].key_type.as_deref() != Some("RANGE") {
-            return Err(ApiError::validation("Invalid KeySchema: The second KeySchemaElement is not a RANGE key type"));
-        }
-        if key_schema[0].attribute_name == key_schema[1].attribute_name {
-            return Err(ApiError::validation(
-                "Both the Hash Key and the Range Key element in the KeySchema have the same name",
-            ));
-        }
-    }
+    check_key_schema(key_schema)?;
     let def_names: Vec<&str> = defs.iter().filter_map(|d| d.attribute_name.as_deref()).collect();
     let distinct: BTreeSet<&str> = def_names.iter().copied().collect();
     if distinct.len() != def_names.len() {

@@ -20,25 +20,9 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
-use common::Flywheel;
+use common::{Flywheel, Rng};
 
 type Item = HashMap<String, AttributeValue>;
-
-/// Cheap deterministic pseudo-random numbers (xorshift), one stream per task.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_string())

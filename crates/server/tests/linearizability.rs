@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
-use common::Flywheel;
+use common::{Flywheel, Rng};
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester, SequentialSpec};
 
 /// A register holding an optional number, with compare-and-set.
@@ -69,17 +69,6 @@ impl SequentialSpec for Register {
 enum Event {
     Invoke(usize, u64, Op),
     Return(usize, u64, Ret),
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 const CLIENTS: usize = 8;

@@ -26,7 +26,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
-use common::Flywheel;
+use common::{Flywheel, Rng};
 
 type Item = HashMap<String, AttributeValue>;
 /// A key's state: its item, or None.
@@ -34,17 +34,6 @@ type State = Option<Item>;
 
 const TABLE: &str = "torture";
 const KEYS_PER_CLIENT: u64 = 16;
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)

@@ -100,3 +100,20 @@ pub fn config_builder(endpoint: &str, region: &str, credentials: Credentials) ->
         .credentials_provider(credentials)
         .endpoint_url(endpoint)
 }
+
+/// Cheap deterministic pseudo-random numbers (xorshift64), one stream per seed: tests that
+/// generate workloads stay repeatable.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
