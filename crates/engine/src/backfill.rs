@@ -123,7 +123,7 @@ fn plan_create(
     let key_schema = create.key_schema.clone().unwrap_or_default();
     check_key_schema(&key_schema)?;
     let projection = create.projection.clone().unwrap_or_default();
-    check_projection(&name, &projection)?;
+    check_projection(&projection)?;
     // New key attributes must be defined, in this request or already on the table.
     let mut defs = meta.attribute_definitions.clone();
     for d in definitions.iter().flatten() {

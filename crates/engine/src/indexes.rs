@@ -245,8 +245,7 @@ fn invalid(msg: impl AsRef<str>) -> ApiError {
 }
 
 /// Checks one index definition's projection. `NonKeyAttributes` is allowed only with INCLUDE.
-pub fn check_projection(name: &str, projection: &ProjectionModel) -> Result<usize, ApiError> {
-    let _ = name;
+pub fn check_projection(projection: &ProjectionModel) -> Result<usize, ApiError> {
     match (projection.projection_type.as_deref(), &projection.non_key_attributes) {
         (Some("INCLUDE"), None) => Err(invalid("ProjectionType is INCLUDE, but NonKeyAttributes is not specified")),
         (Some("INCLUDE"), Some(attrs)) => {

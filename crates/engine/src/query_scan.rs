@@ -63,6 +63,21 @@ struct Plan {
     capacity: ReturnCapacity,
 }
 
+/// A read ready to run: the table, the index if any, where to read, and the plan.
+type PreparedRead = (crate::catalog::TableRef, Option<Arc<Index>>, Source, Plan);
+
+/// The request members Query and Scan share once their expressions are parsed.
+struct ReadRequest<'a> {
+    table_name: &'a Option<String>,
+    index_name: &'a Option<String>,
+    select: &'a Option<String>,
+    projection_expression: bool,
+    attributes_to_get: bool,
+    consistent_read: Option<bool>,
+    limit: Option<i64>,
+    capacity: ReturnCapacity,
+}
+
 /// Checks Select against the projection, as DynamoDB does.
 fn check_select(
     select: &Option<String>,
@@ -207,6 +222,33 @@ impl Engine {
         Ok((table, Some(index)))
     }
 
+    /// What Query and Scan do alike after parsing their expressions, in DynamoDB's order: check
+    /// Select, find the table and index, decide where to read, and make the plan.
+    fn prepare_read(
+        &self,
+        ctx: &RequestContext,
+        r: ReadRequest<'_>,
+        filter: Option<Condition>,
+        projection: Option<Vec<flywheel_expr::DocumentPath>>,
+    ) -> Result<PreparedRead, ApiError> {
+        let count_only = check_select(r.select, r.projection_expression, r.attributes_to_get, r.index_name)?;
+        let consistent = r.consistent_read.unwrap_or(false);
+        let (table, index) = self.get_read_table(ctx, r.table_name, r.index_name, consistent)?;
+        let source = read_source(&table, &index, r.select, &projection, &filter)?;
+        let plan = Plan {
+            filter,
+            projection: match projection {
+                Some(paths) => crate::projection::Projection::paths(paths),
+                None => crate::projection::Projection::all(),
+            },
+            count_only,
+            limit: r.limit.map(|l| l as usize),
+            consistent,
+            capacity: r.capacity,
+        };
+        Ok((table, index, source, plan))
+    }
+
     fn read_page(
         &self,
         table: &Table,
@@ -341,16 +383,21 @@ impl Engine {
             &input.projection_expression,
             &input.attributes_to_get,
         )?;
-        let count_only = check_select(
-            &input.select,
-            input.projection_expression.is_some(),
-            input.attributes_to_get.is_some(),
-            &input.index_name,
+        let (table, index, source, plan) = self.prepare_read(
+            ctx,
+            ReadRequest {
+                table_name: &input.table_name,
+                index_name: &input.index_name,
+                select: &input.select,
+                projection_expression: input.projection_expression.is_some(),
+                attributes_to_get: input.attributes_to_get.is_some(),
+                consistent_read: input.consistent_read,
+                limit: input.limit,
+                capacity,
+            },
+            filter,
+            projection,
         )?;
-
-        let consistent = input.consistent_read.unwrap_or(false);
-        let (table, index) = self.get_read_table(ctx, &input.table_name, &input.index_name, consistent)?;
-        let source = read_source(&table, &index, &input.select, &projection, &filter)?;
         let schema = match &index {
             Some(i) => &i.key,
             None => &table.key,
@@ -366,7 +413,7 @@ impl Engine {
             };
         key.check_types(schema.pk_type, schema.sk.as_ref().map(|(_, t)| *t)).map_err(expr_error)?;
         if input.filter_expression.is_some() {
-            check_filter_keys(&filter, schema)?;
+            check_filter_keys(&plan.filter, schema)?;
         }
         let (mut start, mut end) = query_range(schema, &key, index.is_some())?;
         let forward = input.scan_index_forward.unwrap_or(true);
@@ -389,17 +436,6 @@ impl Engine {
                 end = Bound::Excluded(k);
             }
         }
-        let plan = Plan {
-            filter,
-            projection: match projection {
-                Some(paths) => crate::projection::Projection::paths(paths),
-                None => crate::projection::Projection::all(),
-            },
-            count_only,
-            limit: input.limit.map(|l| l as usize),
-            consistent,
-            capacity,
-        };
         let page = self.read_page(&table, &source, start, end, !forward, &plan)?;
         match &index {
             // A local index shares the table's partitioning; a global one spans every partition.
@@ -476,15 +512,21 @@ impl Engine {
             &input.projection_expression,
             &input.attributes_to_get,
         )?;
-        let count_only = check_select(
-            &input.select,
-            input.projection_expression.is_some(),
-            input.attributes_to_get.is_some(),
-            &input.index_name,
+        let (table, index, source, plan) = self.prepare_read(
+            ctx,
+            ReadRequest {
+                table_name: &input.table_name,
+                index_name: &input.index_name,
+                select: &input.select,
+                projection_expression: input.projection_expression.is_some(),
+                attributes_to_get: input.attributes_to_get.is_some(),
+                consistent_read: input.consistent_read,
+                limit: input.limit,
+                capacity,
+            },
+            filter,
+            projection,
         )?;
-        let consistent = input.consistent_read.unwrap_or(false);
-        let (table, index) = self.get_read_table(ctx, &input.table_name, &input.index_name, consistent)?;
-        let source = read_source(&table, &index, &input.select, &projection, &filter)?;
         // Segment i of T owns hashes [i·2³²/T, (i+1)·2³²/T).
         let bound = |i: u64| -> u64 { (i << 32) / total };
         let mut start = Bound::Included((bound(segment) as u32).to_be_bytes().to_vec());
@@ -508,17 +550,6 @@ impl Engine {
             }
             start = Bound::Excluded(k);
         }
-        let plan = Plan {
-            filter,
-            projection: match projection {
-                Some(paths) => crate::projection::Projection::paths(paths),
-                None => crate::projection::Projection::all(),
-            },
-            count_only,
-            limit: input.limit.map(|l| l as usize),
-            consistent,
-            capacity,
-        };
         let page = self.read_page(&table, &source, start, end, false, &plan)?;
         self.settle_all(&table).await?;
         Ok(self.output(&table, page, &plan))

@@ -357,7 +357,7 @@ fn validate_indexes(
             if ks.len() < 2 {
                 return Err(invalid(format!("Index KeySchema does not have a range key for index: {name}")));
             }
-            non_key_attributes += check_projection(name, lsi.projection.as_ref().expect("checked"))?;
+            non_key_attributes += check_projection(lsi.projection.as_ref().expect("checked"))?;
             if !names.insert(name) {
                 return Err(invalid(format!("Duplicate index name: {name}")));
             }
@@ -375,7 +375,7 @@ fn validate_indexes(
         for gsi in gsis {
             let name = gsi.index_name.as_deref().unwrap_or_default();
             check_key_schema(gsi.key_schema.as_deref().unwrap_or_default())?;
-            non_key_attributes += check_projection(name, gsi.projection.as_ref().expect("checked"))?;
+            non_key_attributes += check_projection(gsi.projection.as_ref().expect("checked"))?;
             match (&gsi.provisioned_throughput, pay_per_request) {
                 (Some(_), true) => {
                     return Err(invalid(format!(
