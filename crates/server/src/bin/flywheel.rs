@@ -3,6 +3,12 @@
 use clap::Parser;
 use flywheel_server::{bind, shutdown_signal, Config, Stopped};
 
+/// mimalloc instead of glibc's malloc: requests allocate and free many short-lived buffers of
+/// about an item's size, which glibc serves from its slower bins (`_int_malloc` and
+/// `malloc_consolidate` were 8% of a durable PutItem profile). See docs/benchmarks.md.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     // `flywheel backup|restore|export|import …`: offline tools with their own command line.
     if let Some(code) = flywheel_server::tools::run_if_requested() {
