@@ -58,9 +58,30 @@ pub struct Config {
     /// Seconds a stream record stays readable (DynamoDB Streams keeps records 24 hours).
     #[arg(long, env = "FLYWHEEL_STREAM_RETENTION", default_value_t = 86_400.0)]
     pub stream_retention: f64,
+
+    /// MiB of the disk store's block cache (recently read data blocks, shared by all tables).
+    #[arg(long, env = "FLYWHEEL_CACHE_MB", default_value_t = 32)]
+    pub cache_mb: u64,
+
+    /// MiB of writes one tree (a table, an index, a stream) buffers in memory before flushing
+    /// them to disk. Larger means fewer flushes, each of which briefly holds up writes; the
+    /// journal is kept at four times this, which bounds all buffered writes together.
+    #[arg(long, env = "FLYWHEEL_MEMTABLE_MB", default_value_t = 64)]
+    pub memtable_mb: u64,
 }
 
 impl Config {
+    /// The disk store's settings this configuration asks for.
+    pub fn disk_options(&self) -> flywheel_storage::disk::DiskOptions {
+        let mib = 1024 * 1024;
+        let memtable = self.memtable_mb.max(1) * mib;
+        flywheel_storage::disk::DiskOptions {
+            cache_bytes: self.cache_mb * mib,
+            memtable_bytes: memtable,
+            journal_bytes: (4 * memtable).max(64 * mib),
+        }
+    }
+
     /// The engine settings this configuration asks for.
     pub fn engine_config(&self) -> flywheel_engine::EngineConfig {
         let seconds = |s: f64| std::time::Duration::from_secs_f64(if s.is_finite() { s.max(0.001) } else { 3600.0 });

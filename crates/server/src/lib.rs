@@ -479,10 +479,7 @@ pub async fn bind(config: &Config) -> Result<Bound, Box<dyn std::error::Error + 
     let storage: Arc<dyn flywheel_storage::Storage> = if config.in_memory {
         Arc::new(flywheel_storage::memory::MemoryStorage::new())
     } else {
-        Arc::new(flywheel_storage::disk::DiskStorage::open(
-            &config.data_dir,
-            flywheel_storage::disk::DiskOptions::default(),
-        )?)
+        Arc::new(flywheel_storage::disk::DiskStorage::open(&config.data_dir, config.disk_options())?)
     };
     let engine_config = config.engine_config();
     let account_id = engine_config.account_id.clone();

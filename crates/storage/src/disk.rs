@@ -38,8 +38,8 @@ impl Default for DiskOptions {
     fn default() -> Self {
         DiskOptions {
             cache_bytes: 32 * 1024 * 1024,
-            memtable_bytes: 16 * 1024 * 1024,
-            journal_bytes: 128 * 1024 * 1024,
+            memtable_bytes: 64 * 1024 * 1024,
+            journal_bytes: 256 * 1024 * 1024,
         }
     }
 }
