@@ -3,7 +3,7 @@
 
   bench/.venv/bin/pip install matplotlib==3.10.9
   bench/.venv/bin/python bench/plot.py item-size itemsize-100 itemsize-1000 ... > docs/item-size.png
-  bench/.venv/bin/python bench/plot.py table-size            # the table-size points in docs/benchmarks.md
+  bench/.venv/bin/python bench/plot.py table-size tablesize-1000 tablesize-10000 ...
 
 Each plot is written to the path given with --out (default: docs/<kind>.png).
 """
@@ -18,10 +18,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
-
-# Table-size points (docs/benchmarks.md, "Table size"): bench2 items -> W4 p50, p99 (ms), W2 p99.
-TABLE_SIZE = [(10_000, 0.70, 2.56, 1.81), (100_000, 0.62, 2.70, 1.48), (1_000_000, 0.98, 2.45, 1.53)]
-
 
 def load(stamp):
     with open(os.path.join(BENCH, "results", stamp + ".json")) as f:
@@ -60,12 +56,20 @@ def item_size(stamps, out):
     fig.savefig(out, dpi=100)
 
 
-def table_size(out):
-    items = [p[0] for p in TABLE_SIZE]
+def table_size(stamps, out):
+    # One run per table size: the durable server's W4 (Query of bench2, PARTS x 10 items) and
+    # W2 (GetItem of bench).
+    points = []
+    for stamp in stamps:
+        run = load(stamp)
+        r = next(x for x in run["results"] if x["system"] == "flywheel")
+        points.append((r["parts"] * 10, r["workloads"]["W4"], r["workloads"]["W2"]))
+    points.sort(key=lambda p: p[0])
+    items = [p[0] for p in points]
     fig, a = plt.subplots(figsize=(6, 4))
-    a.plot(items, [p[1] for p in TABLE_SIZE], "o-", label="Query p50")
-    a.plot(items, [p[2] for p in TABLE_SIZE], "s-", label="Query p99")
-    a.plot(items, [p[3] for p in TABLE_SIZE], "^-", label="GetItem p99")
+    a.plot(items, [p[1]["p50_ms"] for p in points], "o-", label="Query p50")
+    a.plot(items, [p[1]["p99_ms"] for p in points], "s-", label="Query p99")
+    a.plot(items, [p[2]["p99_ms"] for p in points], "^-", label="GetItem p99")
     a.set(xscale="log", xlabel="items in the queried table", ylabel="ms", ylim=(0, 4),
           title="Latency by table size (durable, 16 connections)")
     a.legend()
@@ -84,7 +88,7 @@ def main():
     if a.kind == "item-size":
         item_size(a.stamps, out)
     else:
-        table_size(out)
+        table_size(a.stamps, out)
     print(out)
 
 
