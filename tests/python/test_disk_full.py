@@ -8,7 +8,7 @@ import subprocess
 import time
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
 
 import support
 
@@ -50,7 +50,9 @@ def test_writes_fail_clearly_and_the_server_recovers_when_space_returns(small_di
             try:
                 ddb.put_item(TableName="full", Item={"pk": {"S": "after"}, "v": {"S": "y"}})
                 break
-            except (ClientError, EndpointConnectionError):
+            # While the store reopens the server stops serving: a request may be refused, or its
+            # kept-alive connection closed under it.
+            except (ClientError, ConnectionClosedError, EndpointConnectionError):
                 assert time.monotonic() < deadline, "the server did not recover"
                 time.sleep(0.2)
         assert server.process.poll() is None, "recovery happened in the same process"
