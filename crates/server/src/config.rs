@@ -74,12 +74,7 @@ impl Config {
     /// The disk store's settings this configuration asks for.
     pub fn disk_options(&self) -> flywheel_storage::disk::DiskOptions {
         let mib = 1024 * 1024;
-        let memtable = self.memtable_mb.max(1) * mib;
-        flywheel_storage::disk::DiskOptions {
-            cache_bytes: self.cache_mb * mib,
-            memtable_bytes: memtable,
-            journal_bytes: (4 * memtable).max(64 * mib),
-        }
+        flywheel_storage::disk::DiskOptions::new(self.cache_mb * mib, self.memtable_mb * mib)
     }
 
     /// The engine settings this configuration asks for.

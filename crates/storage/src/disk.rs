@@ -22,8 +22,9 @@ fn io(e: fjall::Error) -> StorageError {
     StorageError::Io(e.to_string())
 }
 
-/// Options for the disk backend. Together they bound the engine's memory: block cache plus one
-/// memtable per tree being written, whatever the table size.
+/// Options for the disk backend. Together they bound the engine's memory: block cache plus the
+/// memtables of the trees being written, all of which the journal cap bounds, whatever the table
+/// size.
 #[derive(Clone, Debug)]
 pub struct DiskOptions {
     /// Block cache size in bytes.
@@ -34,13 +35,22 @@ pub struct DiskOptions {
     pub journal_bytes: u64,
 }
 
+const MIB: u64 = 1024 * 1024;
+
+impl DiskOptions {
+    /// A block cache and a memtable size; the journal is capped at four memtables (at least
+    /// 64 MiB, fjall's journal file size), which bounds all memtables together.
+    pub fn new(cache_bytes: u64, memtable_bytes: u64) -> DiskOptions {
+        let memtable_bytes = memtable_bytes.max(MIB);
+        DiskOptions { cache_bytes, memtable_bytes, journal_bytes: (4 * memtable_bytes).max(64 * MIB) }
+    }
+}
+
 impl Default for DiskOptions {
+    /// 32 MiB of block cache, 64 MiB memtables (fewer flushes, each of which holds up writers;
+    /// see ARCHITECTURE.md), so a 256 MiB journal.
     fn default() -> Self {
-        DiskOptions {
-            cache_bytes: 32 * 1024 * 1024,
-            memtable_bytes: 64 * 1024 * 1024,
-            journal_bytes: 256 * 1024 * 1024,
-        }
+        DiskOptions::new(32 * MIB, 64 * MIB)
     }
 }
 
@@ -77,7 +87,7 @@ impl DiskStorage {
         let db = Database::builder(dir)
             .manual_journal_persist(true)
             .cache_size(options.cache_bytes)
-            .max_journaling_size(options.journal_bytes.max(64 * 1024 * 1024))
+            .max_journaling_size(options.journal_bytes.max(64 * MIB))
             .open()
             .map_err(|e| match e {
                 fjall::Error::Locked => StorageError::Io(format!(
@@ -280,6 +290,15 @@ impl Tree for DiskTree {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_journal_cap_is_four_memtables_and_at_least_one_journal_file() {
+        let d = DiskOptions::default();
+        assert_eq!((d.cache_bytes, d.memtable_bytes, d.journal_bytes), (32 * MIB, 64 * MIB, 256 * MIB));
+        let small = DiskOptions::new(0, 4 * MIB);
+        assert_eq!((small.memtable_bytes, small.journal_bytes), (4 * MIB, 64 * MIB));
+        assert_eq!(DiskOptions::new(0, 0).memtable_bytes, MIB);
+    }
 
     #[test]
     fn a_second_opener_is_refused() {

@@ -5,7 +5,7 @@ use flywheel_server::{bind, shutdown_signal, Config, Stopped};
 
 /// mimalloc instead of glibc's malloc: requests allocate and free many short-lived buffers of
 /// about an item's size, which glibc serves from its slower bins (`_int_malloc` and
-/// `malloc_consolidate` were 8% of a durable PutItem profile). See docs/benchmarks.md.
+/// `malloc_consolidate` and their kin were about 13% of a durable PutItem profile). See docs/benchmarks.md.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
