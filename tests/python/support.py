@@ -30,6 +30,12 @@ SERVER_START_TIMEOUT_SECONDS = 10.0
 # evidence says the rollout is still uneven, a test accepts exactly these two answers.
 ENVELOPE = "1 validation error detected: "
 
+# DynamoDB's messages for a number it cannot store (NOT_NUMERIC is followed by ": <the input>").
+OVERFLOW = "Number overflow. Attempting to store a number with magnitude larger than supported range"
+UNDERFLOW = "Number underflow. Attempting to store a number with magnitude smaller than supported range"
+PRECISION = "Attempting to store more than 38 significant digits in a Number"
+NOT_NUMERIC = "The parameter cannot be converted to a numeric value"
+
 # How long to wait for a table to become ACTIVE. Real DynamoDB takes seconds; a local server
 # should take milliseconds, but the suite must also pass against the real thing.
 TABLE_ACTIVE_TIMEOUT_SECONDS = float(os.environ.get("TABLE_ACTIVE_TIMEOUT", "120"))

@@ -27,8 +27,12 @@ from botocore.exceptions import ClientError
 from support import (
     ACCESS_KEY,
     ENVELOPE,
+    NOT_NUMERIC,
+    OVERFLOW,
+    PRECISION,
     REGION,
     SECRET_KEY,
+    UNDERFLOW,
     Server,
     assert_error,
     error_of as support_error,
@@ -164,6 +168,15 @@ def wait_closed(sock, deadline):
             return left
 
 
+def assert_stalled_connection_closed(ddb, sock, connected, serving_for):
+    """A stalled client's connection (opened at `connected`, monotonic): others are served
+    promptly for `serving_for` seconds, then the server closes it within its read timeout."""
+    while time.monotonic() - connected < serving_for:
+        assert_serving(ddb)
+        time.sleep(0.25)
+    wait_closed(sock, connected + HEADER_READ_TIMEOUT_SECONDS + 5)
+
+
 # ---- Size --------------------------------------------------------------------------------------
 
 
@@ -245,11 +258,6 @@ def test_lists_nested_past_the_limit_are_a_nesting_error(endpoint, ddb, table, d
 
 
 # ---- Numbers -----------------------------------------------------------------------------------
-
-OVERFLOW = "Number overflow. Attempting to store a number with magnitude larger than supported range"
-UNDERFLOW = "Number underflow. Attempting to store a number with magnitude smaller than supported range"
-PRECISION = "Attempting to store more than 38 significant digits in a Number"
-NOT_NUMERIC = "The parameter cannot be converted to a numeric value"
 
 
 @pytest.mark.parametrize(
@@ -423,10 +431,7 @@ def test_slowloris_does_not_stop_other_clients(endpoint, ddb):
     stop = threading.Event()
     sock, thread, connected = dribble(endpoint, head, stop)
     try:
-        while time.monotonic() - connected < 5:
-            assert_serving(ddb)
-            time.sleep(0.25)
-        wait_closed(sock, connected + HEADER_READ_TIMEOUT_SECONDS + 5)
+        assert_stalled_connection_closed(ddb, sock, connected, 5)
     finally:
         stop.set()
         sock.close()
@@ -443,10 +448,7 @@ def test_stalled_body_is_disconnected(endpoint, ddb):
     connected = time.monotonic()
     try:
         sock.sendall(signed_head(endpoint, "DynamoDB_20120810.ListTables", body, content_length=1000) + body)
-        while time.monotonic() - connected < 3:
-            assert_serving(ddb)
-            time.sleep(0.25)
-        wait_closed(sock, connected + HEADER_READ_TIMEOUT_SECONDS + 5)
+        assert_stalled_connection_closed(ddb, sock, connected, 3)
     finally:
         sock.close()
     assert_serving(ddb)

@@ -5,7 +5,7 @@ bare message or the enveloped one (see support.ENVELOPE)."""
 import pytest
 from botocore.exceptions import ClientError
 
-from support import ENVELOPE, assert_error, unique_table_name
+from support import ENVELOPE, NOT_NUMERIC, OVERFLOW, PRECISION, UNDERFLOW, assert_error, unique_table_name
 
 KB = 1024
 INVALID = "One or more parameter values were invalid: "
@@ -317,18 +317,13 @@ def test_duplicate_set_members_are_refused(ddb, table, value, message):
     assert_error(e, "ValidationException", ENVELOPE + message)
 
 
-OVERFLOW = "Number overflow. Attempting to store a number with magnitude larger than supported range"
-UNDERFLOW = "Number underflow. Attempting to store a number with magnitude smaller than supported range"
-NOT_NUMERIC = "The parameter cannot be converted to a numeric value"
-
-
 @pytest.mark.parametrize(
     "number, message",
     [
         ("1e126", OVERFLOW),
         ("-1e126", OVERFLOW),
         ("1e-131", UNDERFLOW),
-        ("123456789012345678901234567890123456789", "Attempting to store more than 38 significant digits in a Number"),
+        ("123456789012345678901234567890123456789", PRECISION),
         ("abc", NOT_NUMERIC + ": abc"),
         ("NaN", NOT_NUMERIC + ": NaN"),
         ("Infinity", NOT_NUMERIC + ": Infinity"),
