@@ -210,6 +210,23 @@ fn number(u: &mut Unstructured, base: Option<&ModelNumber>) -> Result<(String, M
     Ok((format!("{sign}{body}"), model))
 }
 
+/// A small edit of an earlier value, so that neighbours in key order meet: append, replace or
+/// drop one element (chosen by `interesting`), or keep it as it is.
+fn nudge<T>(u: &mut Unstructured, items: &mut Vec<T>, interesting: fn(&mut Unstructured) -> Result<T>) -> Result<()> {
+    match u.int_in_range(0..=3u8)? {
+        0 => items.push(interesting(u)?),
+        1 if !items.is_empty() => {
+            let at = u.choose_index(items.len())?;
+            items[at] = interesting(u)?;
+        }
+        2 => {
+            items.pop();
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 fn value(u: &mut Unstructured, kind: Kind, earlier: &[(KeyValue, Model)]) -> Result<Option<(KeyValue, Model)>> {
     let base =
         if earlier.is_empty() || u.ratio(1, 3)? { None } else { Some(&earlier[u.choose_index(earlier.len())?].1) };
@@ -237,33 +254,13 @@ fn value(u: &mut Unstructured, kind: Kind, earlier: &[(KeyValue, Model)]) -> Res
         }
         (Kind::S, Some(Model::S(base))) => {
             let mut chars: Vec<char> = base.chars().collect();
-            match u.int_in_range(0..=3u8)? {
-                0 => chars.push(interesting_char(u)?),
-                1 if !chars.is_empty() => {
-                    let at = u.choose_index(chars.len())?;
-                    chars[at] = interesting_char(u)?;
-                }
-                2 => {
-                    chars.pop();
-                }
-                _ => {}
-            }
+            nudge(u, &mut chars, interesting_char)?;
             let s: String = chars.into_iter().collect();
             (KeyValue::S(s.clone()), Model::S(s))
         }
         (Kind::B, Some(Model::B(base))) => {
             let mut b = base.clone();
-            match u.int_in_range(0..=3u8)? {
-                0 => b.push(interesting_byte(u)?),
-                1 if !b.is_empty() => {
-                    let at = u.choose_index(b.len())?;
-                    b[at] = interesting_byte(u)?;
-                }
-                2 => {
-                    b.pop();
-                }
-                _ => {}
-            }
+            nudge(u, &mut b, interesting_byte)?;
             (KeyValue::B(b.clone()), Model::B(b))
         }
         _ => unreachable!("values of one key type"),
