@@ -115,9 +115,9 @@ def batch_put(url, table, count, item_at, nthreads):
             with lock:
                 if state["next"] >= count or errors:
                     return
-                start = state["next"]
-                state["next"] = min(count, start + 25)
-            b = [item_at(i) for i in range(start, min(count, start + 25))]
+                start, end = state["next"], min(count, state["next"] + 25)
+                state["next"] = end
+            b = [item_at(i) for i in range(start, end)]
             req = {table: [{"PutRequest": {"Item": it}} for it in b]}
             try:
                 for _ in range(200):
