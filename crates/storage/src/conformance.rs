@@ -151,3 +151,28 @@ fn disk_store_survives_reopen() {
     let t = s.open_tree("p").unwrap();
     assert_eq!(t.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
 }
+
+#[test]
+fn names_and_keys_past_the_limits_are_errors_not_panics() {
+    // fjall asserts on keyspace names over 255 bytes and lsm-tree on keys over 65,535 bytes; a
+    // panic there (perhaps under the journal lock) would take the whole store down. Every
+    // backend refuses both with an error, applies nothing of a refused batch, and keeps working.
+    for_each_backend(|s| {
+        let longest = "n".repeat(crate::TREE_NAME_BYTES_MAX);
+        assert!(s.open_tree(&longest).is_ok());
+        let too_long = "n".repeat(crate::TREE_NAME_BYTES_MAX + 1);
+        assert!(matches!(s.open_tree(&too_long), Err(crate::StorageError::InvalidTreeName(256))));
+        assert!(matches!(s.open_tree(""), Err(crate::StorageError::InvalidTreeName(0))));
+        let t = s.open_tree("k").unwrap();
+        let mut b = WriteBatch::new();
+        b.put(&t, b"first".to_vec(), b"v".to_vec());
+        b.put(&t, vec![7; crate::KEY_BYTES_MAX + 1], b"v".to_vec());
+        let refused = s.commit(b).unwrap_err();
+        assert!(matches!(refused, crate::StorageError::KeyTooLong { len: 65_536, .. }), "{refused}");
+        assert_eq!(t.get(b"first").unwrap(), None, "nothing of a refused batch is applied");
+        let mut b = WriteBatch::new();
+        b.put(&t, vec![7; crate::KEY_BYTES_MAX], b"v".to_vec());
+        s.commit(b).unwrap();
+        assert_eq!(t.get(&vec![7; crate::KEY_BYTES_MAX]).unwrap().as_deref(), Some(&b"v"[..]));
+    });
+}

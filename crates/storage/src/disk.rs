@@ -183,6 +183,7 @@ fn keyspace_options(memtable_bytes: u64) -> KeyspaceCreateOptions {
 
 impl Storage for DiskStorage {
     fn open_tree(&self, name: &str) -> Result<TreeHandle> {
+        crate::check_tree_name(name)?;
         if let Some(t) = self.inner.trees.read().get(name) {
             return Ok(t.clone());
         }
@@ -210,6 +211,7 @@ impl Storage for DiskStorage {
     }
 
     fn commit(&self, batch: WriteBatch) -> Result<u64> {
+        batch.check_keys()?;
         if self.inner.stop.load(Ordering::Acquire) {
             return Err(StorageError::Closed);
         }

@@ -32,6 +32,32 @@ pub enum StorageError {
     Closed,
     #[error("unknown tree {0}")]
     UnknownTree(String),
+    /// A tree name no backend may hold (see [`TREE_NAME_BYTES_MAX`]).
+    #[error("invalid tree name ({0} bytes): names are 1 to 255 bytes")]
+    InvalidTreeName(usize),
+    /// A key longer than [`KEY_BYTES_MAX`], refused before anything of its batch is applied.
+    #[error("key of {len} bytes for tree {tree} exceeds the storage limit of 65535 bytes")]
+    KeyTooLong { tree: String, len: usize },
+}
+
+/// Longest tree name: fjall keyspace names are 1 to 255 bytes, and fjall *panics* on any other
+/// (`Database::keyspace` asserts it). Every backend checks this first and answers
+/// [`StorageError::InvalidTreeName`] instead, so a bad name can never take the process down. The
+/// engine names trees only from ids it allocated, far below this.
+pub const TREE_NAME_BYTES_MAX: usize = 255;
+
+/// Longest key: lsm-tree stores key lengths as `u16` and *panics* on a longer key, possibly
+/// while holding the journal lock. [`Storage::commit`] checks every key of a batch against this
+/// before applying any of it and answers [`StorageError::KeyTooLong`] instead. The engine's own
+/// bound (`flywheel_types::limits::STORED_KEY_BYTES_MAX`) is far below this.
+pub const KEY_BYTES_MAX: usize = u16::MAX as usize;
+
+/// Refuses a tree name no backend can hold.
+pub fn check_tree_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > TREE_NAME_BYTES_MAX {
+        return Err(StorageError::InvalidTreeName(name.len()));
+    }
+    Ok(())
 }
 
 impl From<std::io::Error> for StorageError {
@@ -98,6 +124,15 @@ impl WriteBatch {
     pub fn len(&self) -> usize {
         self.ops.len()
     }
+
+    /// Refuses the batch if any key is longer than [`KEY_BYTES_MAX`]; backends call this before
+    /// applying anything, so the batch stays all-or-nothing.
+    pub fn check_keys(&self) -> Result<()> {
+        match self.ops.iter().find(|op| op.key.len() > KEY_BYTES_MAX) {
+            Some(op) => Err(StorageError::KeyTooLong { tree: op.tree.name().to_string(), len: op.key.len() }),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Position of a committed batch in the commit order; durable once [`Durability::wait`] says so.
@@ -105,13 +140,15 @@ pub type Ticket = u64;
 
 /// The storage engine.
 pub trait Storage: Send + Sync {
-    /// Opens the tree of that name, creating it empty if absent.
+    /// Opens the tree of that name, creating it empty if absent. A name outside
+    /// [`TREE_NAME_BYTES_MAX`] is an error, never a panic.
     fn open_tree(&self, name: &str) -> Result<TreeHandle>;
     /// Removes a tree and all its data.
     fn drop_tree(&self, name: &str) -> Result<()>;
     /// Names of all trees.
     fn tree_names(&self) -> Result<Vec<String>>;
-    /// Applies the batch atomically; visible on return, durable once its ticket is.
+    /// Applies the batch atomically; visible on return, durable once its ticket is. A key over
+    /// [`KEY_BYTES_MAX`] fails the whole batch with an error, never a panic.
     fn commit(&self, batch: WriteBatch) -> Result<Ticket>;
     /// The group-commit state shared by writers and readers.
     fn durability(&self) -> &Durability;

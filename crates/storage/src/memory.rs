@@ -46,6 +46,7 @@ impl Default for MemoryStorage {
 
 impl Storage for MemoryStorage {
     fn open_tree(&self, name: &str) -> Result<TreeHandle> {
+        crate::check_tree_name(name)?;
         if let Some(t) = self.trees.read().get(name) {
             return Ok(t.clone());
         }
@@ -72,6 +73,7 @@ impl Storage for MemoryStorage {
     }
 
     fn commit(&self, batch: WriteBatch) -> Result<u64> {
+        batch.check_keys()?;
         {
             let _atomic = self.commit_lock.write();
             for op in batch.ops {
