@@ -20,7 +20,7 @@ use flywheel_storage::WriteBatch;
 use flywheel_types::codec::{decode_item, encode_item};
 use flywheel_types::item_size_bytes;
 
-use crate::catalog::{encode_stats, index_stats_key, Table, TableMeta, TableRef, PARTITIONS_PER_TABLE};
+use crate::catalog::{encode_stats, index_stats_key, Table, TableMeta, TableRef, TreeKind, PARTITIONS_PER_TABLE};
 use crate::indexes::{check_key_schema, check_projection, Index, IndexMeta};
 use crate::{storage_error, Engine};
 
@@ -39,13 +39,6 @@ pub(crate) enum IndexChange {
 
 fn invalid(msg: impl AsRef<str>) -> ApiError {
     ApiError::validation(format!("One or more parameter values were invalid: {}", msg.as_ref()))
-}
-
-/// The storage tree name of a new index: unique, so a re-created index never meets the
-/// entries of a dropped one.
-pub(crate) fn new_index_tree(table_id: &str, name: &str) -> String {
-    let salt: u32 = rand::random();
-    format!("index/{table_id}/{name}/{salt:08x}")
 }
 
 /// Validates GlobalSecondaryIndexUpdates against the table; merges new attribute definitions
@@ -166,7 +159,8 @@ fn plan_create(
     meta.attribute_definitions = defs;
     let pt = pt.unwrap_or_default();
     Ok(IndexMeta {
-        tree: new_index_tree(&meta.id, &name),
+        // A fresh serial: a re-created index never meets the entries of a dropped one.
+        tree: meta.allocate_tree(TreeKind::Index),
         name,
         global: true,
         key_schema,
@@ -178,25 +172,12 @@ fn plan_create(
 }
 
 impl Engine {
-    /// Builds every index still marked inactive, one after another.
-    pub(crate) async fn run_backfills(&self) {
-        let tables: Vec<TableRef> = self.tables.read().values().cloned().collect();
-        for table in tables {
-            let pending: Vec<Arc<Index>> = table.indexes.read().iter().filter(|i| !i.is_active()).cloned().collect();
-            for index in pending {
-                match self.backfill(&table, &index).await {
-                    Ok(true) => tracing::info!(index = %index.name, items = index.item_count(), "index backfilled"),
-                    Ok(false) => tracing::info!(index = %index.name, "backfill abandoned: index or table deleted"),
-                    Err(e) => tracing::error!(index = %index.name, error = %e, "backfill failed"),
-                }
-            }
-        }
-    }
-
     /// Fills one index from its table; returns false if the index or table went away meanwhile.
-    async fn backfill(&self, table: &TableRef, index: &Arc<Index>) -> Result<bool, ApiError> {
+    pub(crate) async fn backfill(&self, table: &TableRef, index: &Arc<Index>) -> Result<bool, ApiError> {
         let still_there =
             |t: &Table| !t.dropped.load(Ordering::Acquire) && t.indexes.read().iter().any(|i| Arc::ptr_eq(i, index));
+        // A backfill starts over after a failure or a restart; so does its count of violations.
+        index.violations.store(0, Ordering::Relaxed);
         for partition in 0..PARTITIONS_PER_TABLE {
             let bound = |p: usize| -> Option<Vec<u8>> {
                 (p < PARTITIONS_PER_TABLE)
@@ -222,7 +203,14 @@ impl Engine {
                 {
                     let (k, v) = entry.map_err(storage_error)?;
                     let item = decode_item(&v).map_err(|_| ApiError::internal())?;
-                    if let Some((ik, projected)) = index.entry(&table.key, &k, &item) {
+                    let entry = index.entry(&table.key, &k, &item);
+                    // As in DynamoDB, an item whose index key is unusable (wrong type, empty,
+                    // over 2048/1024 bytes) stays in the table, is left out of the index, and is
+                    // counted; the backfill goes on.
+                    if entry.is_none() && index.is_violation(&item) {
+                        index.violations.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if let Some((ik, projected)) = entry {
                         if index.tree.get(&ik).map_err(storage_error)?.is_none() {
                             added += 1;
                             bytes += item_size_bytes(&projected) as i64;

@@ -34,8 +34,10 @@ use flywheel_types::codec::{decode_item, encode_item};
 use flywheel_types::{item_size_bytes, Item};
 use serde::{Deserialize, Serialize};
 
-use crate::backfill::new_index_tree;
-use crate::catalog::{index_stats_key, stats_key, table_key, Table, TableMeta, TableRef, PARTITIONS_PER_TABLE};
+use crate::catalog::{
+    index_stats_key, items_tree_name, stats_key, table_key, tree_name, Table, TableMeta, TableRef, TreeKind,
+    PARTITIONS_PER_TABLE,
+};
 use crate::change::Staging;
 use crate::streams::Origin;
 use crate::{load_table, storage_error, Engine, RequestContext};
@@ -358,7 +360,9 @@ impl Engine {
         let suffix: u32 = rand::random();
         let meta = table.meta.read().clone();
         let arn = format!("{}/backup/{:017}-{suffix:08x}", meta.arn, (created * 1000.0) as u64);
-        let tree_name = format!("backup/{}/{suffix:08x}", meta.id);
+        // Backups are made without the DDL lock, so they take a random serial rather than one
+        // from the table's metadata; the ARN carries the same suffix.
+        let tree_name = tree_name(TreeKind::Backup, &meta.id, u64::from(suffix));
         let tree = self.storage.open_tree(&tree_name).map_err(storage_error)?;
         // One consistent snapshot: no write to the table while it is copied.
         let guards = lock_all(&table).await;
@@ -555,7 +559,7 @@ impl Engine {
     {
         let target_name = input.target_table_name.clone().unwrap_or_default();
         let _ddl = self.ddl.lock().await;
-        if self.find_table(&ctx.region, &target_name).is_some() {
+        if self.name_taken(&ctx.region, &target_name) {
             return Err(ApiError::new(ErrorKind::TableAlreadyExists, format!("Table already exists: {target_name}")));
         }
         let mut meta = from.clone();
@@ -563,7 +567,8 @@ impl Engine {
         meta.region = ctx.region.clone();
         meta.name = target_name.clone();
         meta.arn = format!("arn:aws:dynamodb:{}:{}:table/{target_name}", ctx.region, self.config.account_id);
-        meta.items_tree = format!("items/{id}");
+        meta.items_tree = items_tree_name(&id);
+        meta.id = id;
         meta.creation_time = now_seconds();
         if let Some(mode) = &input.billing_mode_override {
             meta.billing_mode = mode.clone();
@@ -580,11 +585,10 @@ impl Engine {
             let names: Vec<&str> = lsis.iter().filter_map(|l| l.index_name.as_deref()).collect();
             meta.indexes.retain(|i| i.global || names.contains(&i.name.as_str()));
         }
-        for index in &mut meta.indexes {
-            index.tree = new_index_tree(&id, &index.name);
-            index.active = true;
+        for i in 0..meta.indexes.len() {
+            meta.indexes[i].tree = meta.allocate_tree(TreeKind::Index);
+            meta.indexes[i].active = true;
         }
-        meta.id = id;
         // What DynamoDB does not restore: streams, TTL, recovery settings, tags, protection.
         meta.streams = Vec::new();
         meta.ttl_attribute = None;
@@ -620,7 +624,7 @@ impl Engine {
 
     /// Writes every item of `source` (a table or backup tree) into the new table `target`.
     async fn copy_items(&self, source: &TreeHandle, target: &TableRef) -> Result<(), ApiError> {
-        let mut staging = Staging::new();
+        let mut staging = Staging::for_copy();
         let mut staged = 0;
         for entry in source.range(Bound::Unbounded, Bound::Unbounded, false) {
             let (k, v) = entry.map_err(storage_error)?;
@@ -628,7 +632,7 @@ impl Engine {
             staging.stage(target, &k, None, Some(&item), Origin::Client)?;
             staged += 1;
             if staged >= COPY_CHUNK_ITEMS {
-                self.commit_staging(std::mem::take(&mut staging)).await?;
+                self.commit_staging(std::mem::replace(&mut staging, Staging::for_copy())).await?;
                 staged = 0;
             }
         }
@@ -665,14 +669,14 @@ impl Engine {
             let (key, old) = decode_entry(&v).ok_or_else(ApiError::internal)?;
             undo.insert(key, old);
         }
-        let mut staging = Staging::new();
+        let mut staging = Staging::for_copy();
         let mut staged = 0;
         for (key, old) in undo {
             let current = self.read_item(target, &key)?;
             staging.stage(target, &key, current.as_ref(), old.as_ref(), Origin::Client)?;
             staged += 1;
             if staged >= COPY_CHUNK_ITEMS {
-                self.commit_staging(std::mem::take(&mut staging)).await?;
+                self.commit_staging(std::mem::replace(&mut staging, Staging::for_copy())).await?;
                 staged = 0;
             }
         }
@@ -711,7 +715,7 @@ impl Engine {
             (Some(p), true) => p.recovery_period_days = period,
             (None, true) => {
                 let pm = PitrMeta {
-                    tree: format!("pitr/{}/{:08x}", meta.id, rand::random::<u32>()),
+                    tree: meta.allocate_tree(TreeKind::RecoveryLog),
                     enabled_at: now_seconds(),
                     recovery_period_days: period,
                 };

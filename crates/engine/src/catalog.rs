@@ -80,6 +80,41 @@ pub struct TableMeta {
     /// restore and is removed.
     #[serde(default)]
     pub restoring: bool,
+    /// The serial of the next storage tree this table creates (an index, a stream, a recovery
+    /// log). Saved in the same record as the tree's name, so no serial is handed out twice.
+    #[serde(default)]
+    pub next_tree_serial: u64,
+}
+
+/// What a storage tree of a table holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TreeKind {
+    Index,
+    Stream,
+    RecoveryLog,
+    Backup,
+}
+
+/// The name of a table's items tree. On disk: `items/TABLEID`.
+pub fn items_tree_name(table_id: &str) -> String {
+    format!("items/{table_id}")
+}
+
+/// The name of a table's other storage trees. On disk: `KIND.TABLEID.SERIAL` (`index`, `stream`,
+/// `pitr` or `backup`; the serial in hex). Built only from ids the server chose — the table's
+/// UUID and a serial — never from a user's index name or label, so every name is at most 60
+/// bytes whatever a client sends, well within what storage accepts (255). Names written before
+/// this scheme (`index/TABLEID/INDEXNAME/SALT`, `stream/TABLEID/LABEL`, `pitr/TABLEID/SALT`,
+/// `backup/TABLEID/SALT`) are slash-separated, so the two schemes never meet; they are kept as
+/// the catalog records them.
+pub fn tree_name(kind: TreeKind, table_id: &str, serial: u64) -> String {
+    let kind = match kind {
+        TreeKind::Index => "index",
+        TreeKind::Stream => "stream",
+        TreeKind::RecoveryLog => "pitr",
+        TreeKind::Backup => "backup",
+    };
+    format!("{kind}.{table_id}.{serial:x}")
 }
 
 /// The key schema in the form the item path needs.
@@ -98,6 +133,14 @@ impl KeySchema {
 }
 
 impl TableMeta {
+    /// Names a new storage tree of this table, from its id and the next serial (saved with this
+    /// metadata, which must be committed before the tree is used).
+    pub fn allocate_tree(&mut self, kind: TreeKind) -> String {
+        let serial = self.next_tree_serial;
+        self.next_tree_serial += 1;
+        tree_name(kind, &self.id, serial)
+    }
+
     /// The declared type of an attribute (key attributes of the table and its indexes).
     pub fn attribute_type(&self, name: &str) -> ValueType {
         self.attribute_definitions
@@ -304,3 +347,17 @@ pub fn decode_stats(v: &[u8]) -> (i64, i64) {
 
 /// Handle type used throughout the engine.
 pub type TableRef = Arc<Table>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tree_names_come_from_ids_alone() {
+        let id = "0f8b3c52-7e1d-4a8b-9c0d-1e2f3a4b5c6d";
+        assert_eq!(tree_name(TreeKind::Index, id, 0), format!("index.{id}.0"));
+        assert_eq!(tree_name(TreeKind::RecoveryLog, id, 255), format!("pitr.{id}.ff"));
+        // The longest possible name is far inside what storage accepts.
+        assert!(tree_name(TreeKind::Backup, id, u64::MAX).len() <= 60);
+    }
+}

@@ -6,7 +6,9 @@
 //! one stream record (if the table has a stream and the item really changed), the item's
 //! previous version in the point-in-time recovery log (if enabled), and the new
 //! statistics of the partition and its indexes. Nothing else in the engine writes item data, so
-//! the table, its indexes and its stream cannot disagree.
+//! the table, its indexes and its stream cannot disagree. It is also where every key is bounded:
+//! nothing staged here is longer than `STORED_KEY_BYTES_MAX`, whichever path (put, update,
+//! transaction, batch, TTL, restore, import) staged it.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -15,11 +17,25 @@ use std::sync::Arc;
 use flywheel_protocol::ApiError;
 use flywheel_storage::{TreeHandle, WriteBatch};
 use flywheel_types::codec::encode_item;
+use flywheel_types::limits::STORED_KEY_BYTES_MAX;
 use flywheel_types::{item_size_bytes, Item};
 
 use crate::catalog::{encode_stats, index_stats_key, stats_key, Table, TableRef};
 use crate::indexes::Index;
 use crate::streams::{self, Origin};
+
+// Every key staged here is within the engine's bound, and the bound within what storage takes.
+const _: () = assert!(STORED_KEY_BYTES_MAX <= flywheel_storage::KEY_BYTES_MAX);
+
+/// Refuses a key over [`STORED_KEY_BYTES_MAX`]. Validation and `Index::entry` keep every key
+/// within it, so this firing is a bug: the write fails cleanly instead of reaching storage.
+fn check_key_bound(tree: &TreeHandle, key: &[u8]) -> Result<(), ApiError> {
+    if key.len() > STORED_KEY_BYTES_MAX {
+        tracing::error!(tree = tree.name(), bytes = key.len(), "refusing to stage a key over the engine's bound");
+        return Err(ApiError::internal());
+    }
+    Ok(())
+}
 
 /// Statistics changes of one partition of one table.
 struct Delta {
@@ -35,6 +51,9 @@ struct Delta {
 pub(crate) struct Staging {
     batch: WriteBatch,
     deltas: BTreeMap<(String, usize), Delta>,
+    /// Copying items that were already stored (a restore): an item whose index key is unusable
+    /// gets no entry, as in a backfill, instead of failing the copy.
+    copying: bool,
 }
 
 /// Statistics to publish once the batch has committed.
@@ -62,6 +81,11 @@ impl Staging {
         Staging::default()
     }
 
+    /// Staging for copies of stored items (restores), which skip index key violations.
+    pub fn for_copy() -> Staging {
+        Staging { copying: true, ..Staging::default() }
+    }
+
     /// Validates an item about to be written against the table's secondary index keys.
     pub fn validate_index_keys(table: &Table, item: &Item) -> Result<(), ApiError> {
         for index in table.indexes.read().iter() {
@@ -84,8 +108,14 @@ impl Staging {
         if old == new {
             return Ok(());
         }
-        if let Some(item) = new {
+        if let Some(item) = new.filter(|_| !self.copying) {
             Staging::validate_index_keys(table, item)?;
+        }
+        check_key_bound(&table.items, storage_key)?;
+        // Tests make a request panic here, under its partition's writer.
+        #[cfg(test)]
+        if new.is_some_and(|item| item.contains_key(crate::robustness_tests::PANIC_ATTRIBUTE)) {
+            panic!("test hook: panicking under the partition writer");
         }
         let partition = Table::partition_index(storage_key);
         let indexes = table.indexes.read().clone();
@@ -120,6 +150,9 @@ impl Staging {
                 }
             }
             let after = new.and_then(|n| index.entry(&table.key, storage_key, n));
+            if let Some((key, _)) = &after {
+                check_key_bound(&index.tree, key)?;
+            }
             let (dc, ds) = stage_entry(&mut self.batch, &index.tree, before, after);
             if dc != 0 || ds != 0 {
                 match delta.indexes.iter_mut().find(|(i, _, _)| Arc::ptr_eq(i, index)) {

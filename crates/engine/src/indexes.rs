@@ -12,12 +12,13 @@
 //! size are kept per base partition and persisted in that same batch.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use flywheel_protocol::model::{KeySchemaElement, Projection as ProjectionModel};
 use flywheel_protocol::ApiError;
 use flywheel_storage::TreeHandle;
 use flywheel_types::key::item_key;
+use flywheel_types::limits::{PARTITION_KEY_BYTES_MAX, SORT_KEY_BYTES_MAX, STORED_KEY_BYTES_MAX};
 use flywheel_types::{AttributeValue, Item, KeyValue, ValueType};
 use serde::{Deserialize, Serialize};
 
@@ -67,6 +68,9 @@ pub struct Index {
     pub active: AtomicBool,
     /// Entries and their bytes, per base partition (each written by that partition's writer).
     pub stats: Vec<(AtomicI64, AtomicI64)>,
+    /// Items the last backfill left out because their index key is unusable (an index key
+    /// violation: wrong type, empty, or over the key size limits), counted since start-up.
+    pub violations: AtomicU64,
 }
 
 impl Index {
@@ -98,6 +102,7 @@ impl Index {
             tree,
             active: AtomicBool::new(meta.active),
             stats: (0..PARTITIONS_PER_TABLE).map(|_| (AtomicI64::new(0), AtomicI64::new(0))).collect(),
+            violations: AtomicU64::new(0),
         }
     }
 
@@ -114,11 +119,14 @@ impl Index {
     }
 
     /// The index key values of an item, or `None` if it has no entry here: an index key
-    /// attribute is absent, or (for items written before the index existed) of another type.
+    /// attribute is absent, or (for items written before the index existed) unusable as an
+    /// index key — of another type, empty, or over the key size limits (an *index key
+    /// violation*: DynamoDB leaves such items out of the index). This is the only way to an
+    /// entry key, so every entry key is bounded by `STORED_KEY_BYTES_MAX`.
     fn key_values(&self, item: &Item) -> Option<(KeyValue, Option<KeyValue>)> {
-        let value = |name: &str, t: ValueType| -> Option<KeyValue> {
+        let value = |name: &str, t: ValueType, size_max: usize| -> Option<KeyValue> {
             let v = item.get(name)?;
-            if v.value_type() != t {
+            if v.value_type() != t || key_value_bytes(v) > size_max {
                 return None;
             }
             match v {
@@ -127,12 +135,18 @@ impl Index {
                 _ => KeyValue::from_attribute(v),
             }
         };
-        let pk = value(&self.key.pk, self.key.pk_type)?;
+        let pk = value(&self.key.pk, self.key.pk_type, PARTITION_KEY_BYTES_MAX)?;
         let sk = match &self.key.sk {
-            Some((name, t)) => Some(value(name, *t)?),
+            Some((name, t)) => Some(value(name, *t, SORT_KEY_BYTES_MAX)?),
             None => None,
         };
         Some((pk, sk))
+    }
+
+    /// True if the item has this index's key attributes but cannot be indexed (wrong type,
+    /// empty, too long): an index key violation, which a backfill skips and counts.
+    pub fn is_violation(&self, item: &Item) -> bool {
+        self.validate(item).is_err()
     }
 
     /// The storage key of an entry: the index key, then the base key without its hash.
@@ -146,6 +160,7 @@ impl Index {
     pub fn entry(&self, base: &KeySchema, base_storage_key: &[u8], item: &Item) -> Option<(Vec<u8>, Item)> {
         let (pk, sk) = self.key_values(item)?;
         let key = Index::entry_key(&pk, sk.as_ref(), base_storage_key);
+        debug_assert!(key.len() <= STORED_KEY_BYTES_MAX, "index entry key of {} bytes", key.len());
         Some((key, self.project(base, item)))
     }
 
@@ -203,22 +218,13 @@ impl Index {
                     self.name
                 )));
             }
-            let too_long = match v {
-                AttributeValue::S(s) => s.len(),
-                AttributeValue::B(b) => b.len(),
-                AttributeValue::N(n) => n.size_bytes(),
-                _ => 0,
-            };
-            let is_pk = name == &self.key.pk;
-            if is_pk && too_long > flywheel_types::limits::PARTITION_KEY_BYTES_MAX {
+            // DynamoDB names the attribute, its size and the index (the table's own key has
+            // other messages, checked before this).
+            let size = key_value_bytes(v);
+            let size_max = if name == &self.key.pk { PARTITION_KEY_BYTES_MAX } else { SORT_KEY_BYTES_MAX };
+            if size > size_max {
                 return Err(ApiError::validation(format!(
-                    "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of2048 bytes IndexName: {}",
-                    self.name
-                )));
-            }
-            if !is_pk && too_long > flywheel_types::limits::SORT_KEY_BYTES_MAX {
-                return Err(ApiError::validation(format!(
-                    "One or more parameter values were invalid: Aggregated size of all range keys has exceeded the size limit of 1024 bytes IndexName: {}",
+                    "One or more parameter values were invalid: Size limit exceeded for Index Key {name} Actual Size: {size} bytes Max Size: {size_max} bytes IndexName: {}",
                     self.name
                 )));
             }
@@ -235,6 +241,17 @@ impl Index {
             }
         }
         key
+    }
+}
+
+/// The size of a key attribute's value as the key size limits count it: bytes of a string's
+/// UTF-8 or of a binary; a number's stored size.
+fn key_value_bytes(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::B(b) => b.len(),
+        AttributeValue::N(n) => n.size_bytes(),
+        _ => 0,
     }
 }
 
@@ -366,5 +383,36 @@ mod tests {
         let e = idx.validate(&item(&[("status", AttributeValue::S(String::new()))])).unwrap_err();
         assert!(e.message.ends_with("cannot contain an empty string value. IndexName: byStatus, IndexKey: status"));
         assert!(idx.validate(&item(&[("other", AttributeValue::S(String::new()))])).is_ok());
+    }
+
+    #[test]
+    fn oversized_index_keys_are_violations_with_no_entry() {
+        // DynamoDB leaves an item whose index key is over 2048 (partition) or 1024 (sort) bytes
+        // out of the index and refuses to write one; no entry key can then exceed the bound.
+        let idx = index("ALL", &[]);
+        let base_key = item_key(&KeyValue::S("a".into()), None);
+        let with_status = |len: usize| {
+            item(&[
+                ("id", AttributeValue::S("a".into())),
+                ("status", AttributeValue::S("s".repeat(len))),
+                ("at", n("1")),
+            ])
+        };
+        assert!(idx.entry(&base(), &base_key, &with_status(2048)).is_some());
+        assert!(!idx.is_violation(&with_status(2048)));
+        assert!(idx.entry(&base(), &base_key, &with_status(2049)).is_none());
+        assert!(idx.is_violation(&with_status(66_000)));
+        let e = idx.validate(&with_status(2049)).unwrap_err();
+        assert_eq!(
+            e.message,
+            "One or more parameter values were invalid: Size limit exceeded for Index Key status Actual Size: 2049 bytes Max Size: 2048 bytes IndexName: byStatus"
+        );
+        // The worst case within the limits: every byte escaped, in all four key values.
+        let sk_index = index("KEYS_ONLY", &[]);
+        let zeros = |len: usize| AttributeValue::S("\0".repeat(len));
+        let base_key = item_key(&KeyValue::S("\0".repeat(2048)), Some(&KeyValue::S("\0".repeat(1024))));
+        let widest = item(&[("status", zeros(2048)), ("at", n("1"))]);
+        let (key, _) = sk_index.entry(&base(), &base_key, &widest).unwrap();
+        assert!(key.len() <= STORED_KEY_BYTES_MAX);
     }
 }

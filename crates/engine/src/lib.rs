@@ -20,10 +20,13 @@ pub mod items;
 pub mod maintenance;
 pub mod projection;
 pub mod query_scan;
+#[cfg(test)]
+mod robustness_tests;
 pub mod streams;
 pub mod tables;
 pub mod transactions;
 pub mod ttl;
+pub mod unwind;
 pub mod update_item;
 
 use std::collections::HashMap;
@@ -88,6 +91,34 @@ pub struct IndexSummary {
     pub active: bool,
     pub item_count: u64,
     pub size_bytes: u64,
+    /// Items its backfill left out as index key violations (since start-up).
+    pub violations: u64,
+}
+
+/// A catalog entry that could not be loaded at start-up. It is left untouched on disk, its name
+/// stays taken (so nothing overwrites it), and every other table serves.
+#[derive(Clone, Debug)]
+pub struct QuarantinedTable {
+    pub region: String,
+    pub name: String,
+    /// Why it could not be loaded.
+    pub reason: String,
+}
+
+/// Failures the engine contained rather than let spread, counted since start-up.
+#[derive(Default)]
+pub struct Health {
+    /// Requests that panicked (each answered InternalServerError).
+    pub request_panics: std::sync::atomic::AtomicU64,
+    /// Failed or panicked units of background work, by task (`maintenance::Task`).
+    pub maintenance_failures: [std::sync::atomic::AtomicU64; maintenance::TASKS.len()],
+}
+
+/// A request id in DynamoDB's shape (52 upper-case letters and digits), for
+/// `x-amzn-RequestId` and the logs.
+pub fn new_request_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    (0..52).map(|_| ALPHABET[rand::random::<u8>() as usize % ALPHABET.len()] as char).collect()
 }
 
 /// Who is asking and where: from the request's credential scope and headers.
@@ -96,6 +127,8 @@ pub struct RequestContext {
     pub region: String,
     /// The `Host` the client used, for DescribeEndpoints.
     pub host: String,
+    /// This request's id: sent back as `x-amzn-RequestId`, and named in the log when it fails.
+    pub request_id: String,
     /// Set by the engine to the existing table the request addressed (the first, for
     /// multi-table requests), so the server can label metrics without parsing the body again
     /// and without one label per name a client merely tried.
@@ -104,7 +137,12 @@ pub struct RequestContext {
 
 impl RequestContext {
     pub fn new(region: impl Into<String>, host: impl Into<String>) -> RequestContext {
-        RequestContext { region: region.into(), host: host.into(), table: std::sync::OnceLock::new() }
+        RequestContext {
+            region: region.into(),
+            host: host.into(),
+            request_id: new_request_id(),
+            table: std::sync::OnceLock::new(),
+        }
     }
 }
 
@@ -122,6 +160,9 @@ pub struct Engine {
     config: EngineConfig,
     /// Wakes the maintenance task (an index is waiting to be backfilled).
     wake: tokio::sync::Notify,
+    /// Catalog entries that could not be loaded at start-up.
+    quarantined: Vec<QuarantinedTable>,
+    health: Health,
 }
 
 /// The 16 per-partition statistics records under a catalog prefix.
@@ -197,6 +238,84 @@ pub(crate) fn load_table(
     Ok(table)
 }
 
+/// Loads every catalog entry between two keys, each on its own: `Err(reason)` for an entry that
+/// cannot be loaded (a store failure reading the catalog itself is returned as such).
+#[allow(clippy::type_complexity)]
+fn load_entries(
+    storage: &dyn Storage,
+    catalog: &TreeHandle,
+    from: &[u8],
+    to: &[u8],
+) -> Result<Vec<(Vec<u8>, Result<Table, String>)>, StorageError> {
+    let entries: Vec<(Vec<u8>, Vec<u8>)> = catalog
+        .range(std::ops::Bound::Included(from), std::ops::Bound::Excluded(to), false)
+        .collect::<Result<_, _>>()?;
+    let mut loaded = Vec::with_capacity(entries.len());
+    for (key, value) in entries {
+        let result = match serde_json::from_slice::<TableMeta>(&value) {
+            Err(e) => Err(format!("unreadable metadata: {e}")),
+            Ok(meta) if meta.restoring => {
+                tracing::warn!(table = %meta.name, region = %meta.region, "removing a table whose restore was interrupted");
+                match backups::discard_partial_restore(storage, catalog, &meta) {
+                    Ok(()) => continue,
+                    Err(e) => Err(format!("cannot remove an interrupted restore: {e}")),
+                }
+            }
+            Ok(mut meta) => {
+                if from == b"table\0" {
+                    repair_tree_names(storage, catalog, &mut meta);
+                }
+                // A panic here is a bug in loading, not a reason for no table to serve.
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| load_table(storage, catalog, meta))) {
+                    Ok(Ok(table)) => Ok(table),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(payload) => Err(format!("panicked while loading: {}", unwind::panic_message(payload.as_ref()))),
+                }
+            }
+        };
+        loaded.push((key, result));
+    }
+    Ok(loaded)
+}
+
+/// The quarantine record of catalog entry `key` (`PREFIX REGION \0 NAME-OR-ID`).
+fn quarantine(key: &[u8], prefix: &str, reason: String) -> QuarantinedTable {
+    let rest = String::from_utf8_lossy(key.get(prefix.len()..).unwrap_or_default()).into_owned();
+    let (region, name) =
+        rest.split_once('\0').map(|(r, n)| (r.to_string(), n.to_string())).unwrap_or((String::new(), rest));
+    tracing::error!(%region, table = %name, %reason, "catalog entry quarantined: the table does not serve; its data is left untouched");
+    QuarantinedTable { region, name, reason }
+}
+
+/// Data directories written before tree names were built from ids alone can name an index
+/// tree after a long index name, past what storage accepts: CreateTable or UpdateTable failed
+/// there after the catalog already recorded the index, and every later start failed on it.
+/// Such a tree can never have been created, so nothing is lost by giving the index a fresh
+/// id-named tree and rebuilding it from the table by backfill. The repaired record is saved
+/// before the table loads; if it cannot be, the table loads repaired in memory all the same.
+fn repair_tree_names(storage: &dyn Storage, catalog: &TreeHandle, meta: &mut TableMeta) {
+    let mut repaired = false;
+    for i in 0..meta.indexes.len() {
+        if flywheel_storage::check_tree_name(&meta.indexes[i].tree).is_err() {
+            meta.indexes[i].tree = meta.allocate_tree(catalog::TreeKind::Index);
+            meta.indexes[i].active = false;
+            repaired = true;
+            tracing::warn!(table = %meta.name, index = %meta.indexes[i].name, "index had an unusable tree name; rebuilding it");
+        }
+    }
+    if !repaired {
+        return;
+    }
+    let mut batch = flywheel_storage::WriteBatch::new();
+    match serde_json::to_vec(&*meta) {
+        Ok(json) => batch.put(catalog, catalog::table_key(&meta.region, &meta.name), json),
+        Err(e) => return tracing::error!(error = %e, "cannot save the repaired table metadata"),
+    }
+    if let Err(e) = storage.commit(batch).and_then(|ticket| storage.durability().wait_blocking(ticket)) {
+        tracing::error!(error = %e, "cannot save the repaired table metadata");
+    }
+}
+
 pub(crate) fn storage_error(e: StorageError) -> ApiError {
     tracing::error!(error = %e, "storage failure");
     let text = e.to_string();
@@ -208,45 +327,40 @@ pub(crate) fn storage_error(e: StorageError) -> ApiError {
 }
 
 impl Engine {
-    /// Opens the engine over a store, loading every table in the catalog.
+    /// Opens the engine over a store, loading every table in the catalog. A catalog entry that
+    /// cannot be loaded (unreadable, naming trees the store refuses, panicking while loading) is
+    /// quarantined: logged, reported by [`Engine::quarantined`], left as it is on disk, and
+    /// every other table serves. Only a failure of the store itself fails the open.
     pub fn open(storage: Arc<dyn Storage>, config: EngineConfig) -> Result<Engine, StorageError> {
         let catalog_tree = storage.open_tree(CATALOG_TREE)?;
         let mut tables = HashMap::new();
-        let prefix = b"table\0".to_vec();
-        let end = b"table\x01".to_vec();
-        let metas: Vec<TableMeta> = catalog_tree
-            .range(std::ops::Bound::Included(&prefix), std::ops::Bound::Excluded(&end), false)
-            .map(|entry| {
-                let (_, v) = entry?;
-                serde_json::from_slice::<TableMeta>(&v).map_err(|e| StorageError::Io(format!("corrupt catalog: {e}")))
-            })
-            .collect::<Result<_, _>>()?;
-        for meta in metas {
-            if meta.restoring {
-                tracing::warn!(table = %meta.name, region = %meta.region, "removing a table whose restore was interrupted");
-                backups::discard_partial_restore(storage.as_ref(), &catalog_tree, &meta)?;
-                continue;
+        let mut quarantined = Vec::new();
+        for (key, loaded) in load_entries(storage.as_ref(), &catalog_tree, b"table\0", b"table\x01")? {
+            match loaded {
+                Ok(table) => {
+                    let meta = table.meta.read().clone();
+                    tables.insert((meta.region, meta.name), Arc::new(table));
+                }
+                Err(reason) => quarantined.push(quarantine(&key, "table\0", reason)),
             }
-            let key = (meta.region.clone(), meta.name.clone());
-            let table = load_table(storage.as_ref(), &catalog_tree, meta)?;
-            tables.insert(key, Arc::new(table));
         }
         let mut retired = HashMap::new();
-        let (lo, hi) = (b"retired\0".to_vec(), b"retired\x01".to_vec());
-        let metas: Vec<TableMeta> = catalog_tree
-            .range(std::ops::Bound::Included(&lo), std::ops::Bound::Excluded(&hi), false)
-            .map(|entry| {
-                let (_, v) = entry?;
-                serde_json::from_slice::<TableMeta>(&v).map_err(|e| StorageError::Io(format!("corrupt catalog: {e}")))
-            })
-            .collect::<Result<_, _>>()?;
-        for meta in metas {
-            let key = (meta.region.clone(), meta.id.clone());
-            let table = load_table(storage.as_ref(), &catalog_tree, meta)?;
-            table.dropped.store(true, std::sync::atomic::Ordering::Release);
-            retired.insert(key, Arc::new(table));
+        for (key, loaded) in load_entries(storage.as_ref(), &catalog_tree, b"retired\0", b"retired\x01")? {
+            match loaded {
+                Ok(table) => {
+                    table.dropped.store(true, std::sync::atomic::Ordering::Release);
+                    let meta = table.meta.read().clone();
+                    retired.insert((meta.region, meta.id), Arc::new(table));
+                }
+                Err(reason) => quarantined.push(quarantine(&key, "retired\0", reason)),
+            }
         }
-        tracing::info!(tables = tables.len(), retired = retired.len(), "catalog loaded");
+        tracing::info!(
+            tables = tables.len(),
+            retired = retired.len(),
+            quarantined = quarantined.len(),
+            "catalog loaded"
+        );
         Ok(Engine {
             storage,
             catalog_tree,
@@ -256,7 +370,25 @@ impl Engine {
             idempotency: transactions::IdempotencyCache::default(),
             config,
             wake: tokio::sync::Notify::new(),
+            quarantined,
+            health: Health::default(),
         })
+    }
+
+    /// Catalog entries that could not be loaded at start-up.
+    pub fn quarantined(&self) -> &[QuarantinedTable] {
+        &self.quarantined
+    }
+
+    /// Failures contained since start-up.
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// True if `name` is taken in `region`: by a live table, or by a quarantined entry (which a
+    /// new table must not overwrite).
+    pub(crate) fn name_taken(&self, region: &str, name: &str) -> bool {
+        self.find_table(region, name).is_some() || self.quarantined.iter().any(|q| q.region == region && q.name == name)
     }
 
     /// The store underneath.
@@ -278,8 +410,22 @@ impl Engine {
         table
     }
 
-    /// Executes one operation on a JSON request body and returns the JSON response body.
+    /// Executes one operation on a JSON request body and returns the JSON response body. A
+    /// panic while serving it is contained: logged with the request id, counted in
+    /// [`Health::request_panics`], and answered as InternalServerError; partition writers held
+    /// at the time are released as the panic unwinds.
     pub async fn dispatch(&self, ctx: &RequestContext, op: Operation, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+        match unwind::catch_unwind(self.dispatch_unguarded(ctx, op, body)).await {
+            Ok(answer) => answer,
+            Err(panic) => {
+                self.health.request_panics.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::error!(request_id = %ctx.request_id, operation = op.name(), %panic, "request panicked; answered InternalServerError");
+                Err(ApiError::internal())
+            }
+        }
+    }
+
+    async fn dispatch_unguarded(&self, ctx: &RequestContext, op: Operation, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         match op {
             Operation::CreateTable => self.create_table(ctx, decode(body)?).await.map(|r| encode(&r)),
             Operation::DescribeTable => self.describe_table(ctx, decode(body)?).map(|r| encode(&r)),
@@ -357,6 +503,7 @@ impl Engine {
                             active: i.is_active(),
                             item_count: i.item_count(),
                             size_bytes: i.size_bytes(),
+                            violations: i.violations.load(relaxed),
                         })
                         .collect(),
                     partitions: t.partitions.iter().map(|p| (p.writes.load(relaxed), p.reads.load(relaxed))).collect(),

@@ -16,10 +16,10 @@ use flywheel_storage::WriteBatch;
 use flywheel_types::limits::{LIST_TABLES_LIMIT_MAX, TAGS_PER_RESOURCE_MAX, TAG_KEY_LENGTH_MAX, TAG_VALUE_LENGTH_MAX};
 use serde::Serialize;
 
-use crate::backfill::{new_index_tree, plan_index_updates, IndexChange, GLOBAL_SECONDARY_INDEXES_MAX};
+use crate::backfill::{plan_index_updates, IndexChange, GLOBAL_SECONDARY_INDEXES_MAX};
 use crate::catalog::{
-    index_stats_key, retired_key, stats_key, stream_trim_key, table_key, Table, TableMeta, TableRef,
-    PARTITIONS_PER_TABLE,
+    index_stats_key, items_tree_name, retired_key, stats_key, stream_trim_key, table_key, Table, TableMeta, TableRef,
+    TreeKind, PARTITIONS_PER_TABLE,
 };
 use crate::indexes::{check_key_schema, check_projection, Index, IndexMeta};
 use crate::streams::{Stream, StreamMeta};
@@ -254,10 +254,10 @@ fn stream_label(at_seconds: f64) -> String {
 }
 
 /// A new stream of a table, created at `now`.
-fn new_stream_meta(table_id: &str, view_type: String, now: f64) -> StreamMeta {
+fn new_stream_meta(meta: &mut TableMeta, view_type: String, now: f64) -> StreamMeta {
     let label = stream_label(now);
     StreamMeta {
-        tree: format!("stream/{table_id}/{label}"),
+        tree: meta.allocate_tree(TreeKind::Stream),
         label,
         view_type,
         created: now,
@@ -572,7 +572,7 @@ impl Engine {
         validate_create(&input)?;
         let name = input.table_name.clone().unwrap_or_default();
         let _ddl = self.ddl.lock().await;
-        if self.find_table(&ctx.region, &name).is_some() {
+        if self.name_taken(&ctx.region, &name) {
             return Err(ApiError::in_use(format!("Table already exists: {name}")));
         }
         let count = self.tables.read().keys().filter(|(r, _)| *r == ctx.region).count();
@@ -591,11 +591,12 @@ impl Engine {
         let pt = input.provisioned_throughput.clone().unwrap_or_default();
         let stream_on = input.stream_specification.as_ref().and_then(|s| s.stream_enabled).unwrap_or(false);
         let sse = input.sse_specification.clone().unwrap_or_default();
+        // Tree names are filled in below, from the table's id and serials.
         let index_meta = |index: &SecondaryIndex, global: bool| {
             let name = index.index_name.clone().unwrap_or_default();
             let pt = index.provisioned_throughput.clone().unwrap_or_default();
             IndexMeta {
-                tree: new_index_tree(&id, &name),
+                tree: String::new(),
                 name,
                 global,
                 key_schema: index.key_schema.clone().unwrap_or_default(),
@@ -612,17 +613,11 @@ impl Engine {
             .map(|i| index_meta(i, false))
             .chain(input.global_secondary_indexes.iter().flatten().map(|i| index_meta(i, true)))
             .collect();
-        let streams: Vec<StreamMeta> = input
-            .stream_specification
-            .iter()
-            .filter(|_| stream_on)
-            .map(|spec| new_stream_meta(&id, spec.stream_view_type.clone().unwrap_or_default(), now))
-            .collect();
-        let meta = TableMeta {
+        let mut meta = TableMeta {
             region: ctx.region.clone(),
             name: name.clone(),
             arn: self.arn(&ctx.region, &name),
-            items_tree: format!("items/{id}"),
+            items_tree: items_tree_name(&id),
             id,
             key_schema: input.key_schema.clone().unwrap_or_default(),
             attribute_definitions: input.attribute_definitions.clone().unwrap_or_default(),
@@ -641,12 +636,20 @@ impl Engine {
             deletion_protection: input.deletion_protection_enabled.unwrap_or(false),
             table_class: input.table_class.clone(),
             indexes,
-            streams,
+            streams: Vec::new(),
             ttl_attribute: None,
             pitr: None,
             restore_summary: None,
             restoring: false,
+            next_tree_serial: 0,
         };
+        for i in 0..meta.indexes.len() {
+            meta.indexes[i].tree = meta.allocate_tree(TreeKind::Index);
+        }
+        if let Some(spec) = input.stream_specification.as_ref().filter(|_| stream_on) {
+            let stream = new_stream_meta(&mut meta, spec.stream_view_type.clone().unwrap_or_default(), now);
+            meta.streams.push(stream);
+        }
         let mut batch = WriteBatch::new();
         self.save_meta(&mut batch, &meta);
         self.commit_catalog(batch).await?;
@@ -766,7 +769,7 @@ impl Engine {
                     )))
                 }
                 (Some(true), None) => {
-                    let stream = new_stream_meta(&meta.id, spec.stream_view_type.clone().unwrap_or_default(), now);
+                    let stream = new_stream_meta(&mut meta, spec.stream_view_type.clone().unwrap_or_default(), now);
                     meta.streams.push(stream.clone());
                     stream_change = Some(Ok(stream));
                 }

@@ -147,7 +147,7 @@ impl Engine {
         Ok(deleted)
     }
 
-    async fn sweep_table(&self, table: &TableRef) -> Result<u64, ApiError> {
+    pub(crate) async fn sweep_table(&self, table: &TableRef) -> Result<u64, ApiError> {
         let mut deleted = 0;
         let mut start: Bound<Vec<u8>> = Bound::Unbounded;
         loop {

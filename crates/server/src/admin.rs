@@ -77,6 +77,7 @@ fn publish_engine_state(server: &Server) {
     let durability = engine.storage().durability();
     metrics::gauge!("flywheel_commits_awaiting_fsync")
         .set(durability.issued().saturating_sub(durability.durable()) as f64);
+    publish_contained_failures(engine);
     for t in engine.table_summaries() {
         let labels = [("region", t.region.clone()), ("table", t.name.clone())];
         metrics::gauge!("flywheel_table_items", &labels).set(t.item_count as f64);
@@ -85,6 +86,7 @@ fn publish_engine_state(server: &Server) {
             let labels = [("region", t.region.clone()), ("table", t.name.clone()), ("index", i.name.clone())];
             metrics::gauge!("flywheel_index_items", &labels).set(i.item_count as f64);
             metrics::gauge!("flywheel_index_size_bytes", &labels).set(i.size_bytes as f64);
+            metrics::gauge!("flywheel_index_key_violations", &labels).set(i.violations as f64);
         }
         for (p, (writes, reads)) in t.partitions.iter().enumerate() {
             let labels = [("region", t.region.clone()), ("table", t.name.clone()), ("partition", format!("{p:02}"))];
@@ -92,6 +94,28 @@ fn publish_engine_state(server: &Server) {
             metrics::counter!("flywheel_partition_reads_total", &labels).absolute(*reads);
         }
     }
+}
+
+/// Failures the engine contained instead of letting them spread: panicked requests, failed
+/// background work, catalog entries quarantined at start-up.
+fn publish_contained_failures(engine: &flywheel_engine::Engine) {
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    let health = engine.health();
+    metrics::counter!("flywheel_request_panics_total").absolute(health.request_panics.load(relaxed));
+    for (task, failures) in flywheel_engine::maintenance::TASKS.iter().zip(&health.maintenance_failures) {
+        metrics::counter!("flywheel_maintenance_failures_total", "task" => *task).absolute(failures.load(relaxed));
+    }
+    metrics::gauge!("flywheel_quarantined_tables").set(engine.quarantined().len() as f64);
+}
+
+/// `/readyz`'s body when ready: quarantined tables do not make the server unready (every other
+/// table serves), but they are named so that an operator sees them.
+fn ready_text(engine: &flywheel_engine::Engine) -> String {
+    let mut text = String::from("ready\n");
+    for q in engine.quarantined() {
+        text.push_str(&format!("quarantined table {}/{}: {}\n", q.region, q.name, q.reason));
+    }
+    text
 }
 
 async fn handle(server: &Server, handle: &Option<PrometheusHandle>, req: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -116,7 +140,7 @@ async fn handle(server: &Server, handle: &Option<PrometheusHandle>, req: Request
             if server.engine().storage().durability().has_failed() {
                 text(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "storage failed: writes cannot be made durable\n")
             } else {
-                text(StatusCode::OK, "text/plain", "ready\n")
+                text(StatusCode::OK, "text/plain", ready_text(server.engine()))
             }
         }
         _ => text(StatusCode::NOT_FOUND, "text/plain", "not found: try /metrics, /healthz, /readyz or /console\n"),

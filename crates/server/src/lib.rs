@@ -135,9 +135,7 @@ impl RequestMetrics {
 }
 
 fn request_id() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    let bytes: [u8; 52] = std::array::from_fn(|_| rand::random::<u8>());
-    bytes.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+    flywheel_engine::new_request_id()
 }
 
 fn response(status: u16, body: Vec<u8>) -> Response<Full<Bytes>> {
@@ -268,15 +266,21 @@ impl Server {
             }
         };
         let ctx = RequestContext::new(region, host);
+        // The engine contains a panic in the request (answering InternalServerError and logging
+        // the request id), so the id it logged is the one the client gets.
         let result = self.engine.dispatch(&ctx, op, &body).await;
         let table = ctx.table.get().cloned().unwrap_or_default();
-        match result {
-            Ok(out) => (response(200, out), op.name(), table, None),
+        let (mut answer, error) = match result {
+            Ok(out) => (response(200, out), None),
             Err(e) => {
                 tracing::debug!(operation = op.name(), error = %e, "request failed");
-                (error_response(&e), op.name(), table, Some(e.kind.short_name()))
+                (error_response(&e), Some(e.kind.short_name()))
             }
+        };
+        if let Ok(id) = HeaderValue::from_str(&ctx.request_id) {
+            answer.headers_mut().insert("x-amzn-requestid", id);
         }
+        (answer, op.name(), table, error)
     }
 }
 

@@ -10,6 +10,22 @@ pub const PARTITION_KEY_BYTES_MAX: usize = 2048;
 /// Largest sort key value: 1024 bytes.
 pub const SORT_KEY_BYTES_MAX: usize = 1024;
 
+/// Longest order-preserving encoding of a key value of `value_bytes` bytes (`key.rs`): every
+/// byte of a string or binary may be a `0x00` escaped to two bytes, plus a two-byte terminator.
+/// Numbers (at most 38 digits) encode far shorter than any bound this gives.
+pub const fn encoded_key_value_bytes_max(value_bytes: usize) -> usize {
+    2 * value_bytes + 2
+}
+
+/// Longest key Flywheel writes to any storage tree: a secondary-index entry, `hash ‖ enc(index
+/// partition key) ‖ enc(index sort key) ‖ enc(partition key) ‖ enc(sort key)`, with every key
+/// value within the limits above (items' own keys, stream and recovery-log keys are shorter).
+/// Not a DynamoDB limit: the bound that lets the engine promise storage never sees a longer key
+/// (`Index::entry` leaves items whose index key is over the limits out of the index, and
+/// `Staging::stage` checks every key it stages against this).
+pub const STORED_KEY_BYTES_MAX: usize =
+    4 + 2 * (encoded_key_value_bytes_max(PARTITION_KEY_BYTES_MAX) + encoded_key_value_bytes_max(SORT_KEY_BYTES_MAX));
+
 /// Significant digits a Number may carry.
 pub const NUMBER_PRECISION_DIGITS_MAX: usize = 38;
 

@@ -288,6 +288,7 @@ mod tests {
                 active: false,
                 item_count: 1,
                 size_bytes: 20,
+                violations: 0,
             }],
             partitions: vec![(1, 2), (0, 0)],
             stream_view_type: None,
