@@ -207,3 +207,43 @@ def test_readyz_and_metrics_report_contained_failures(durable_server):
     metrics = urllib.request.urlopen(server.admin_endpoint + "/metrics").read().decode()
     assert "flywheel_quarantined_tables 0" in metrics
     assert "flywheel_request_panics_total 0" in metrics
+
+
+def test_writes_of_oversized_index_keys_name_the_key_and_index(ddb, make_table):
+    # Every write path refuses an index key over DynamoDB's limits before anything is stored: a
+    # GSI partition key over 2048 bytes, an LSI sort key over 1024 bytes, through PutItem,
+    # UpdateItem and BatchWriteItem alike, with the size in UTF-8 bytes. (The GSI message is
+    # DynamoDB's as reported by its users; the LSI one is assumed to follow the same pattern.)
+    table = make_table(
+        KeySchema=keys("pk", "sk"),
+        AttributeDefinitions=[attr("pk"), attr("sk"), attr("tag"), attr("rank")],
+        BillingMode="PAY_PER_REQUEST",
+        GlobalSecondaryIndexes=[{"IndexName": "byTag", "KeySchema": keys("tag"), "Projection": {"ProjectionType": "ALL"}}],
+        LocalSecondaryIndexes=[
+            {"IndexName": "byRank", "KeySchema": keys("pk", "rank"), "Projection": {"ProjectionType": "KEYS_ONLY"}}
+        ],
+    )["TableName"]
+    key = {"pk": {"S": "a"}, "sk": {"S": "1"}}
+    gsi_error = INVALID + "Size limit exceeded for Index Key tag Actual Size: 2050 bytes Max Size: 2048 bytes IndexName: byTag"
+    with pytest.raises(ClientError) as e:
+        ddb.put_item(TableName=table, Item={**key, "tag": {"S": "é" * 1025}})
+    assert_error(e, "ValidationException", gsi_error)
+    with pytest.raises(ClientError) as e:
+        ddb.update_item(
+            TableName=table,
+            Key=key,
+            UpdateExpression="SET tag = :t",
+            ExpressionAttributeValues={":t": {"S": "é" * 1025}},
+        )
+    assert_error(e, "ValidationException", gsi_error)
+    with pytest.raises(ClientError) as e:
+        ddb.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": {**key, "rank": {"S": "r" * 1025}}}}]})
+    assert_error(
+        e,
+        "ValidationException",
+        INVALID + "Size limit exceeded for Index Key rank Actual Size: 1025 bytes Max Size: 1024 bytes IndexName: byRank",
+    )
+    assert "Item" not in ddb.get_item(TableName=table, Key=key)
+    ddb.put_item(TableName=table, Item={**key, "tag": {"S": "t" * 2048}, "rank": {"S": "r" * 1024}})
+    assert len(ddb.query(TableName=table, IndexName="byRank", KeyConditionExpression="pk = :p",
+                         ExpressionAttributeValues={":p": {"S": "a"}})["Items"]) == 1

@@ -650,11 +650,14 @@ impl Engine {
             let stream = new_stream_meta(&mut meta, spec.stream_view_type.clone().unwrap_or_default(), now);
             meta.streams.push(stream);
         }
+        // Open the trees before the catalog names them: a failure then leaves no half-made table
+        // in the catalog, only empty trees nothing refers to.
+        let table = Arc::new(
+            crate::load_table(self.storage.as_ref(), &self.catalog_tree, meta.clone()).map_err(storage_error)?,
+        );
         let mut batch = WriteBatch::new();
         self.save_meta(&mut batch, &meta);
         self.commit_catalog(batch).await?;
-        let table =
-            Arc::new(crate::load_table(self.storage.as_ref(), &self.catalog_tree, meta).map_err(storage_error)?);
         self.tables.write().insert((ctx.region.clone(), name), table.clone());
         tracing::info!(table = %table.meta.read().name, region = %ctx.region, "table created");
         Ok(TableDescriptionOutput { table_description: describe(&table, "CREATING") })
@@ -838,19 +841,28 @@ impl Engine {
                 batch.delete(&self.catalog_tree, index_stats_key(&meta.id, &index.name, i));
             }
         }
+        // Open new trees before the catalog names them, so a failure leaves the catalog as it was.
+        let created_trees: Vec<_> = created
+            .iter()
+            .map(|index| self.storage.open_tree(&index.tree))
+            .collect::<Result<_, _>>()
+            .map_err(storage_error)?;
+        let stream_tree = match &stream_change {
+            Some(Ok(stream)) => Some(self.storage.open_tree(&stream.tree).map_err(storage_error)?),
+            _ => None,
+        };
         self.save_meta(&mut batch, &meta);
         self.commit_catalog(batch).await?;
         // Install the runtime side of what the catalog now says.
         let mut indexes: Vec<Arc<Index>> = table.indexes.read().iter().cloned().collect();
         indexes.retain(|i| !deleted.iter().any(|d| d.name == i.name));
-        for index in &created {
-            let tree = self.storage.open_tree(&index.tree).map_err(storage_error)?;
+        for (index, tree) in created.iter().zip(created_trees) {
             indexes.push(Arc::new(Index::new(index, &|n| meta.attribute_type(n), tree)));
         }
         *table.indexes.write() = Arc::new(indexes);
         match &stream_change {
             Some(Ok(stream)) => {
-                let tree = self.storage.open_tree(&stream.tree).map_err(storage_error)?;
+                let tree = stream_tree.ok_or_else(ApiError::internal)?;
                 let live = Stream::open(stream.clone(), &meta.arn, tree, &[]).map_err(storage_error)?;
                 table.streams.write().push(Arc::new(live));
             }
