@@ -247,3 +247,39 @@ def test_writes_of_oversized_index_keys_name_the_key_and_index(ddb, make_table):
     ddb.put_item(TableName=table, Item={**key, "tag": {"S": "t" * 2048}, "rank": {"S": "r" * 1024}})
     assert len(ddb.query(TableName=table, IndexName="byRank", KeyConditionExpression="pk = :p",
                          ExpressionAttributeValues={":p": {"S": "a"}})["Items"]) == 1
+
+
+@pytest.mark.parametrize("region_length", [65, 70_000])
+def test_a_region_too_long_to_be_a_namespace_is_refused(endpoint, ddb, region_length):
+    # Tables are namespaced by the credential scope's region, and the region is part of the
+    # table's catalog key. A region of 70,000 characters (botocore would not send one; a raw
+    # client can) must be refused as a bad signature scope, not become a key storage refuses.
+    import json
+    import urllib.error
+
+    if external_endpoint():
+        pytest.skip("Flywheel's own bound on region names")
+    region = "r" * region_length
+    request = urllib.request.Request(
+        endpoint,
+        data=json.dumps(
+            {
+                "TableName": unique_table_name(),
+                "KeySchema": keys("pk"),
+                "AttributeDefinitions": [attr("pk")],
+                "BillingMode": "PAY_PER_REQUEST",
+            }
+        ).encode(),
+        method="POST",
+        headers={
+            "X-Amz-Target": "DynamoDB_20120810.CreateTable",
+            "Content-Type": "application/x-amz-json-1.0",
+            "Authorization": f"AWS4-HMAC-SHA256 Credential=AKID/20260101/{region}/dynamodb/aws4_request, "
+            "SignedHeaders=host;x-amz-date, Signature=abc",
+        },
+    )
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(request, timeout=30)
+    assert e.value.code == 400
+    assert json.loads(e.value.read())["__type"].endswith("InvalidSignatureException")
+    ddb.list_tables()

@@ -426,6 +426,10 @@ impl Engine {
     }
 
     async fn dispatch_unguarded(&self, ctx: &RequestContext, op: Operation, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+        // The region is part of catalog keys: bound it before anything can be stored under it.
+        if ctx.region.len() > flywheel_types::limits::REGION_BYTES_MAX {
+            return Err(ApiError::new(ErrorKind::InvalidSignature, "Credential should be scoped to a valid region."));
+        }
         match op {
             Operation::CreateTable => self.create_table(ctx, decode(body)?).await.map(|r| encode(&r)),
             Operation::DescribeTable => self.describe_table(ctx, decode(body)?).map(|r| encode(&r)),

@@ -273,3 +273,18 @@ async fn index_names_of_255_characters_never_reach_storage() {
         engine.close().unwrap();
     }
 }
+
+#[tokio::test]
+async fn regions_are_bounded_before_they_reach_a_catalog_key() {
+    let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let engine = open(&storage);
+    let body = json!({"TableName": "tbl", "BillingMode": "PAY_PER_REQUEST",
+                      "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                      "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}]})
+    .to_string();
+    let longest = RequestContext::new("r".repeat(flywheel_types::limits::REGION_BYTES_MAX), "localhost");
+    engine.dispatch(&longest, Operation::CreateTable, body.as_bytes()).await.unwrap();
+    let too_long = RequestContext::new("r".repeat(70_000), "localhost");
+    let e = engine.dispatch(&too_long, Operation::CreateTable, body.as_bytes()).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidSignature);
+}

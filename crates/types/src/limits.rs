@@ -10,6 +10,11 @@ pub const PARTITION_KEY_BYTES_MAX: usize = 2048;
 /// Largest sort key value: 1024 bytes.
 pub const SORT_KEY_BYTES_MAX: usize = 1024;
 
+/// Longest credential-scope region Flywheel accepts as a table namespace. Not a DynamoDB limit
+/// (AWS region names are about 15 characters, and botocore refuses names over 63): it keeps the
+/// catalog keys that hold a region (`table\0REGION\0NAME`, `backup\0REGION\0ARN`) bounded.
+pub const REGION_BYTES_MAX: usize = 64;
+
 /// Longest order-preserving encoding of a key value of `value_bytes` bytes (`key.rs`): every
 /// byte of a string or binary may be a `0x00` escaped to two bytes, plus a two-byte terminator.
 /// Numbers (at most 38 digits) encode far shorter than any bound this gives.
