@@ -213,6 +213,18 @@ impl Partition {
         let durability = storage.durability();
         let last = self.last_ticket.load(Ordering::Acquire);
         if last == TICKET_PENDING {
+            // A commit under way holds the writer. If the writer is free, the commit that marked
+            // the partition was abandoned (it panicked between begin and end): whatever it
+            // committed has a ticket issued by now, so record that rather than have every later
+            // read pay for a barrier until the next write.
+            if let Ok(_writer) = self.writer.try_lock() {
+                let _ = self.last_ticket.compare_exchange(
+                    TICKET_PENDING,
+                    durability.issued(),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
+            }
             durability.wait(durability.barrier()).await
         } else if last > durability.durable() {
             durability.wait(last).await
@@ -351,6 +363,21 @@ pub type TableRef = Arc<Table>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_commit_abandoned_by_a_panic_does_not_leave_its_partition_pending() {
+        let storage = flywheel_storage::memory::MemoryStorage::new();
+        let partition = Partition::new(0, 0);
+        let caught = crate::unwind::catch_unwind(async {
+            let _writer = partition.writer.lock().await;
+            partition.begin_commit();
+            panic!("between begin_commit and end_commit");
+        })
+        .await;
+        assert!(caught.is_err());
+        partition.settle_read(&storage).await.unwrap();
+        assert_ne!(partition.last_ticket.load(Ordering::Acquire), TICKET_PENDING);
+    }
 
     #[test]
     fn tree_names_come_from_ids_alone() {
