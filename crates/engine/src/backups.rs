@@ -776,20 +776,17 @@ impl Engine {
         Ok(self.continuous_backups(&table))
     }
 
-    /// Deletes recovery-log entries older than each table's recovery period.
-    pub(crate) async fn trim_recovery_logs(&self) -> Result<(), ApiError> {
-        let tables: Vec<TableRef> = self.tables.read().values().cloned().collect();
-        for table in tables {
-            let Some(log) = table.pitr.read().clone() else { continue };
-            let cutoff = now_micros().saturating_sub(log.period_days().max(1) as u64 * 86_400 * 1_000_000);
-            let mut batch = WriteBatch::new();
-            for entry in log.tree.range(Bound::Unbounded, Bound::Excluded(&cutoff.to_be_bytes()), false).take(10_000) {
-                batch.delete(&log.tree, entry.map_err(storage_error)?.0);
-            }
-            if !batch.is_empty() {
-                let ticket = self.storage.commit(batch).map_err(storage_error)?;
-                self.storage.durability().wait(ticket).await.map_err(storage_error)?;
-            }
+    /// Deletes one table's recovery-log entries older than its recovery period.
+    pub(crate) async fn trim_recovery_log(&self, table: &TableRef) -> Result<(), ApiError> {
+        let Some(log) = table.pitr.read().clone() else { return Ok(()) };
+        let cutoff = now_micros().saturating_sub(log.period_days().max(1) as u64 * 86_400 * 1_000_000);
+        let mut batch = WriteBatch::new();
+        for entry in log.tree.range(Bound::Unbounded, Bound::Excluded(&cutoff.to_be_bytes()), false).take(10_000) {
+            batch.delete(&log.tree, entry.map_err(storage_error)?.0);
+        }
+        if !batch.is_empty() {
+            let ticket = self.storage.commit(batch).map_err(storage_error)?;
+            self.storage.durability().wait(ticket).await.map_err(storage_error)?;
         }
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! after a restart), the TTL sweeper, stream trimming and recovery-log trimming. The server runs
 //! [`Engine::run_maintenance`] on its runtime for as long as it serves.
 //!
-//! Each unit of work — one index's backfill, one table's TTL sweep, one trimming pass — runs
+//! Each unit of work — one index's backfill, one table's TTL sweep or trimming — runs
 //! isolated: an error or a panic in it is logged, counted in [`crate::Health`] (the admin
 //! listener's `/metrics`), and the unit is retried after an exponential backoff, while every
 //! other unit carries on. One bad item can therefore stall at most its own unit, never the loop.
@@ -35,8 +35,10 @@ enum Unit {
     Backfill(String, String),
     /// Sweeping one table's expired items: table id.
     Sweep(String),
-    StreamTrim,
-    RecoveryLogTrim,
+    /// Trimming one table's stream records: table id.
+    StreamTrim(String),
+    /// Trimming one table's recovery log: table id.
+    RecoveryLogTrim(String),
 }
 
 impl Unit {
@@ -45,8 +47,8 @@ impl Unit {
         match self {
             Unit::Backfill(..) => 0,
             Unit::Sweep(_) => 1,
-            Unit::StreamTrim => 2,
-            Unit::RecoveryLogTrim => 3,
+            Unit::StreamTrim(_) => 2,
+            Unit::RecoveryLogTrim(_) => 3,
         }
     }
 }
@@ -109,8 +111,16 @@ impl Engine {
                 last_sweep = Instant::now();
             }
             if last_trim.elapsed() >= trim_every {
-                self.attempt(&mut backoff, Unit::StreamTrim, self.trim_streams(self.config.stream_retention)).await;
-                self.attempt(&mut backoff, Unit::RecoveryLogTrim, self.trim_recovery_logs()).await;
+                for table in self.stream_tables() {
+                    let unit = Unit::StreamTrim(table.meta.read().id.clone());
+                    self.attempt(&mut backoff, unit, self.trim_table_streams(&table, self.config.stream_retention))
+                        .await;
+                }
+                let tables: Vec<TableRef> = self.tables.read().values().cloned().collect();
+                for table in tables.iter().filter(|t| t.pitr.read().is_some()) {
+                    let unit = Unit::RecoveryLogTrim(table.meta.read().id.clone());
+                    self.attempt(&mut backoff, unit, self.trim_recovery_log(table)).await;
+                }
                 last_trim = Instant::now();
             }
             let mut sleep = tick;
@@ -196,22 +206,22 @@ mod tests {
         let storage = std::sync::Arc::new(flywheel_storage::memory::MemoryStorage::new());
         let engine = Engine::open(storage, crate::EngineConfig::default()).unwrap();
         let mut backoff = Backoff::default();
-        engine.attempt(&mut backoff, Unit::StreamTrim, async { panic!("corrupt record") }).await;
+        engine.attempt(&mut backoff, Unit::StreamTrim("t".into()), async { panic!("corrupt record") }).await;
         engine.attempt(&mut backoff, Unit::Sweep("t".into()), async { Err(ApiError::internal()) }).await;
         let failures = |task: usize| engine.health.maintenance_failures[task].load(Ordering::Relaxed);
         assert_eq!((failures(1), failures(2)), (1, 1));
         // Backing off: not run again at once.
         let mut ran = false;
         engine
-            .attempt(&mut backoff, Unit::StreamTrim, async {
+            .attempt(&mut backoff, Unit::StreamTrim("t".into()), async {
                 ran = true;
                 Ok(())
             })
             .await;
         assert!(!ran);
-        // Another unit is unaffected.
+        // The same kind of work on another table is unaffected.
         engine
-            .attempt(&mut backoff, Unit::RecoveryLogTrim, async {
+            .attempt(&mut backoff, Unit::StreamTrim("u".into()), async {
                 ran = true;
                 Ok(())
             })

@@ -618,56 +618,59 @@ impl Engine {
         Ok(out)
     }
 
-    /// Deletes records older than the retention period and drops disabled streams whose
-    /// records have all aged out.
-    pub(crate) async fn trim_streams(&self, retention: Duration) -> Result<(), ApiError> {
-        let cutoff_ms = now_millis().saturating_sub(retention.as_millis() as u64);
+    /// Every table that may have stream records: live ones and deleted ones kept for streams.
+    pub(crate) fn stream_tables(&self) -> Vec<TableRef> {
         let mut tables: Vec<TableRef> = self.tables.read().values().cloned().collect();
         tables.extend(self.retired.read().values().cloned());
-        for table in tables {
-            let streams: Vec<Arc<Stream>> = table.streams.read().clone();
-            let table_id = table.meta.read().id.clone();
-            for stream in &streams {
-                let label = stream.meta.read().label.clone();
-                for shard in 0..PARTITIONS_PER_TABLE {
-                    let (lo, hi) = shard_range(shard, 0);
-                    let mut batch = WriteBatch::new();
-                    let mut last_deleted = None;
-                    for entry in stream.tree.range(Bound::Included(&lo), Bound::Excluded(&hi), false).take(10_000) {
-                        let (k, v) = entry.map_err(storage_error)?;
-                        let mut ms = [0u8; 8];
-                        ms.copy_from_slice(&v[..8]);
-                        if u64::from_be_bytes(ms) >= cutoff_ms {
-                            break;
-                        }
-                        last_deleted = Some(seq_of(&k));
-                        batch.delete(&stream.tree, k);
+        tables
+    }
+
+    /// Deletes one table's stream records older than the retention period and drops its
+    /// disabled streams whose records have all aged out.
+    pub(crate) async fn trim_table_streams(&self, table: &TableRef, retention: Duration) -> Result<(), ApiError> {
+        let cutoff_ms = now_millis().saturating_sub(retention.as_millis() as u64);
+        let streams: Vec<Arc<Stream>> = table.streams.read().clone();
+        let table_id = table.meta.read().id.clone();
+        for stream in &streams {
+            let label = stream.meta.read().label.clone();
+            for shard in 0..PARTITIONS_PER_TABLE {
+                let (lo, hi) = shard_range(shard, 0);
+                let mut batch = WriteBatch::new();
+                let mut last_deleted = None;
+                for entry in stream.tree.range(Bound::Included(&lo), Bound::Excluded(&hi), false).take(10_000) {
+                    let (k, v) = entry.map_err(storage_error)?;
+                    let mut ms = [0u8; 8];
+                    ms.copy_from_slice(&v[..8]);
+                    if u64::from_be_bytes(ms) >= cutoff_ms {
+                        break;
                     }
-                    // Everything up to the last record deleted is gone; nothing after it is.
-                    let Some(last_deleted) = last_deleted else { continue };
-                    let watermark = last_deleted + 1;
-                    batch.put(
-                        &self.catalog_tree,
-                        stream_trim_key(&table_id, &label, shard),
-                        watermark.to_be_bytes().to_vec(),
-                    );
-                    let ticket = self.storage.commit(batch).map_err(storage_error)?;
-                    stream.trimmed[shard].fetch_max(watermark, Ordering::AcqRel);
-                    self.storage.durability().wait(ticket).await.map_err(storage_error)?;
+                    last_deleted = Some(seq_of(&k));
+                    batch.delete(&stream.tree, k);
                 }
+                // Everything up to the last record deleted is gone; nothing after it is.
+                let Some(last_deleted) = last_deleted else { continue };
+                let watermark = last_deleted + 1;
+                batch.put(
+                    &self.catalog_tree,
+                    stream_trim_key(&table_id, &label, shard),
+                    watermark.to_be_bytes().to_vec(),
+                );
+                let ticket = self.storage.commit(batch).map_err(storage_error)?;
+                stream.trimmed[shard].fetch_max(watermark, Ordering::AcqRel);
+                self.storage.durability().wait(ticket).await.map_err(storage_error)?;
             }
-            let expired: Vec<Arc<Stream>> = streams
-                .iter()
-                .filter(|s| s.meta.read().disabled_at.is_some_and(|at| ((at * 1000.0) as u64) < cutoff_ms))
-                .cloned()
-                .collect();
-            if !expired.is_empty() && table.dropped.load(Ordering::Acquire) {
-                if expired.len() == streams.len() {
-                    self.forget_retired(&table).await?;
-                }
-            } else if !expired.is_empty() {
-                self.drop_streams(&table, &expired).await?;
+        }
+        let expired: Vec<Arc<Stream>> = streams
+            .iter()
+            .filter(|s| s.meta.read().disabled_at.is_some_and(|at| ((at * 1000.0) as u64) < cutoff_ms))
+            .cloned()
+            .collect();
+        if !expired.is_empty() && table.dropped.load(Ordering::Acquire) {
+            if expired.len() == streams.len() {
+                self.forget_retired(table).await?;
             }
+        } else if !expired.is_empty() {
+            self.drop_streams(table, &expired).await?;
         }
         Ok(())
     }
