@@ -1,0 +1,118 @@
+"""Attacker-sized but DynamoDB-valid input (issue 13): large sets, lists and binaries compared and
+updated under a partition's writer, thousands of document paths in one expression, and the
+limits DynamoDB enforces on names, transactions and expressions.
+
+The size cases assert each answer and that it arrives at all; a per-test timeout guards against
+the quadratic work they used to cost (a 40,000-member set took ~18 s to compare), and no test
+measures speed.
+"""
+
+import pytest
+from botocore.exceptions import ClientError
+
+from support import assert_error
+
+SET_MEMBERS = 40_000
+
+
+def members(start, stop):
+    return [f"m{i:05}" for i in range(start, stop)]
+
+
+def key(pk):
+    return {"pk": {"S": pk}}
+
+
+# ---- Case 3: sets, lists and binaries near the item size limit ----------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_40000_member_set_put_twice_compared_and_updated(ddb, table):
+    # A string set of 40,000 members fits in one item. Writing it again, comparing it in a
+    # condition (in another member order), and adding and deleting members all answer correctly.
+    big = members(0, SET_MEMBERS)
+    item = {"pk": {"S": "set"}, "s": {"SS": big}}
+    ddb.put_item(TableName=table, Item=item)
+    ddb.put_item(TableName=table, Item=item)
+    ddb.put_item(
+        TableName=table,
+        Item=item,
+        ConditionExpression="s = :same AND contains(s, :one)",
+        ExpressionAttributeValues={":same": {"SS": list(reversed(big))}, ":one": {"S": "m39999"}},
+    )
+    almost = big[:-1] + ["other"]
+    with pytest.raises(ClientError) as e:
+        ddb.put_item(
+            TableName=table,
+            Item=item,
+            ConditionExpression="s = :almost",
+            ExpressionAttributeValues={":almost": {"SS": almost}},
+        )
+    assert_error(e, "ConditionalCheckFailedException", "The conditional request failed")
+    ddb.update_item(
+        TableName=table,
+        Key=key("set"),
+        UpdateExpression="ADD s :more",
+        ExpressionAttributeValues={":more": {"SS": members(30_000, 50_000)}},
+    )
+    ddb.update_item(
+        TableName=table,
+        Key=key("set"),
+        UpdateExpression="DELETE s :less",
+        ExpressionAttributeValues={":less": {"SS": members(0, 25_000)}},
+    )
+    got = ddb.get_item(TableName=table, Key=key("set"), ConsistentRead=True)["Item"]["s"]["SS"]
+    assert sorted(got) == members(25_000, 50_000)
+
+
+@pytest.mark.timeout(60)
+def test_large_number_set_compares_by_value(ddb, table):
+    # Number sets are equal when their numbers are, however they are written and ordered.
+    numbers = [str(i) for i in range(SET_MEMBERS)]
+    written_otherwise = [f"{i}.000E0" for i in reversed(range(SET_MEMBERS))]
+    ddb.put_item(TableName=table, Item={"pk": {"S": "ns"}, "n": {"NS": numbers}})
+    ddb.update_item(
+        TableName=table,
+        Key=key("ns"),
+        UpdateExpression="SET seen = :t",
+        ConditionExpression="n = :n",
+        ExpressionAttributeValues={":n": {"NS": written_otherwise}, ":t": {"BOOL": True}},
+    )
+    assert ddb.get_item(TableName=table, Key=key("ns"), ConsistentRead=True)["Item"]["seen"] == {"BOOL": True}
+
+
+@pytest.mark.timeout(60)
+def test_binary_contains_on_near_matches(ddb, table):
+    # contains() on binaries where the needle almost matches everywhere: "aaa…b" in "aaa…a" is
+    # false, "aaa…b" in "aaa…ab" true.
+    haystack = b"a" * 390_000
+    needle = b"a" * 195_000 + b"b"
+    ddb.put_item(TableName=table, Item={"pk": {"S": "bin"}, "b": {"B": haystack}})
+    with pytest.raises(ClientError) as e:
+        ddb.update_item(
+            TableName=table,
+            Key=key("bin"),
+            UpdateExpression="SET hit = :t",
+            ConditionExpression="contains(b, :needle)",
+            ExpressionAttributeValues={":needle": {"B": needle}, ":t": {"BOOL": True}},
+        )
+    assert_error(e, "ConditionalCheckFailedException", "The conditional request failed")
+    ddb.put_item(TableName=table, Item={"pk": {"S": "bin"}, "b": {"B": haystack + b"b"}})
+    ddb.update_item(
+        TableName=table,
+        Key=key("bin"),
+        UpdateExpression="SET hit = :t",
+        ConditionExpression="contains(b, :needle)",
+        ExpressionAttributeValues={":needle": {"B": needle}, ":t": {"BOOL": True}},
+    )
+
+
+@pytest.mark.timeout(60)
+def test_removing_hundreds_of_elements_of_a_long_list(ddb, table):
+    # REMOVE of 350 elements of a 60,000-element list: indexes refer to the list as it was.
+    ddb.put_item(TableName=table, Item={"pk": {"S": "list"}, "l": {"L": [{"N": str(i)} for i in range(60_000)]}})
+    removed = [i * 170 for i in range(350)]
+    ddb.update_item(TableName=table, Key=key("list"), UpdateExpression="REMOVE " + ", ".join(f"l[{i}]" for i in removed))
+    got = [int(v["N"]) for v in ddb.get_item(TableName=table, Key=key("list"), ConsistentRead=True)["Item"]["l"]["L"]]
+    gone = set(removed)
+    assert got == [i for i in range(60_000) if i not in gone]
