@@ -14,6 +14,8 @@ from support import assert_error
 
 SET_MEMBERS = 40_000
 
+OVERLAP = "Two document paths overlap with each other; must remove or rewrite one of these paths; "
+
 
 def members(start, stop):
     return [f"m{i:05}" for i in range(start, stop)]
@@ -116,3 +118,30 @@ def test_removing_hundreds_of_elements_of_a_long_list(ddb, table):
     got = [int(v["N"]) for v in ddb.get_item(TableName=table, Key=key("list"), ConsistentRead=True)["Item"]["l"]["L"]]
     gone = set(removed)
     assert got == [i for i in range(60_000) if i not in gone]
+
+
+# ---- Case 6: thousands of document paths in one expression --------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_4kb_projection_of_overlapping_paths_is_refused_quickly(ddb, table):
+    # 2,000 copies of one path in a 4 KB ProjectionExpression: one overlap, reported for the first
+    # pair; asked 50 times, as a client looping on it would.
+    ddb.put_item(TableName=table, Item={"pk": {"S": "p"}, "a": {"S": "x"}})
+    projection = ",".join(["a"] * 2000)
+    assert len(projection) < 4096
+    for _ in range(50):
+        with pytest.raises(ClientError) as e:
+            ddb.get_item(TableName=table, Key=key("p"), ProjectionExpression=projection)
+        assert_error(e, "ValidationException", f"Invalid ProjectionExpression: {OVERLAP}path one: [a], path two: [a]")
+    # 800 distinct paths are served.
+    distinct = ",".join(f"a{i}" for i in range(800))
+    got = ddb.get_item(TableName=table, Key=key("p"), ProjectionExpression=distinct + ",a")
+    assert got["Item"] == {"a": {"S": "x"}}
+
+
+def test_update_expression_overlap_found_among_hundreds_of_paths(ddb, table):
+    paths = [f"a{i}" for i in range(600)]
+    with pytest.raises(ClientError) as e:
+        ddb.update_item(TableName=table, Key=key("u"), UpdateExpression="REMOVE " + ", ".join(paths + ["a5.b"]))
+    assert_error(e, "ValidationException", f"Invalid UpdateExpression: {OVERLAP}path one: [a5], path two: [a5, b]")
