@@ -10,6 +10,7 @@ measures speed.
 import pytest
 from botocore.exceptions import ClientError
 
+import support
 from support import assert_error
 
 SET_MEMBERS = 40_000
@@ -118,6 +119,53 @@ def test_removing_hundreds_of_elements_of_a_long_list(ddb, table):
     got = [int(v["N"]) for v in ddb.get_item(TableName=table, Key=key("list"), ConsistentRead=True)["Item"]["l"]["L"]]
     gone = set(removed)
     assert got == [i for i in range(60_000) if i not in gone]
+
+
+# ---- Case 4: REMOVE / DELETE on a missing item create nothing -----------------------------------
+
+
+def test_remove_or_delete_on_a_missing_item_creates_nothing(ddb, table):
+    # DynamoDB creates an item only when an update gives it an attribute: REMOVE and DELETE on a
+    # missing item leave it missing, return no attributes even for ALL_NEW, and consume one
+    # write unit.
+    for update, values in [
+        ("REMOVE a, b", None),
+        ("DELETE s :v", {":v": {"SS": ["x"]}}),
+        ("REMOVE a DELETE s :v", {":v": {"SS": ["x"]}}),
+    ]:
+        for return_values in ["NONE", "ALL_OLD", "ALL_NEW", "UPDATED_OLD", "UPDATED_NEW"]:
+            kwargs = {"ExpressionAttributeValues": values} if values else {}
+            got = ddb.update_item(
+                TableName=table,
+                Key=key("missing"),
+                UpdateExpression=update,
+                ReturnValues=return_values,
+                ReturnConsumedCapacity="TOTAL",
+                **kwargs,
+            )
+            assert "Attributes" not in got, (update, return_values, got)
+            assert got["ConsumedCapacity"]["CapacityUnits"] == 1.0
+            assert "Item" not in ddb.get_item(TableName=table, Key=key("missing"), ConsistentRead=True)
+    # The same in a transaction.
+    ddb.transact_write_items(TransactItems=[{"Update": {"TableName": table, "Key": key("missing"), "UpdateExpression": "REMOVE a"}}])
+    assert "Item" not in ddb.get_item(TableName=table, Key=key("missing"), ConsistentRead=True)
+    assert ddb.scan(TableName=table, ConsistentRead=True)["Count"] == 0
+    # SET and ADD do create it.
+    ddb.update_item(TableName=table, Key=key("missing"), UpdateExpression="REMOVE a SET b = :one",
+                    ExpressionAttributeValues={":one": {"N": "1"}})
+    assert ddb.get_item(TableName=table, Key=key("missing"), ConsistentRead=True)["Item"] == {
+        "pk": {"S": "missing"}, "b": {"N": "1"}}
+
+
+def test_remove_on_a_missing_item_writes_no_stream_record(ddb, streams, make_table):
+    spec = support.hash_table_spec(support.unique_table_name())
+    spec["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    described = make_table(**spec)
+    name, arn = described["TableName"], described["LatestStreamArn"]
+    ddb.update_item(TableName=name, Key=key("ghost"), UpdateExpression="REMOVE a")
+    ddb.put_item(TableName=name, Item={"pk": {"S": "real"}})
+    records = [r for shard in support.wait_for_records(streams, arn, 1).values() for r in shard]
+    assert [(r["eventName"], r["dynamodb"]["Keys"]["pk"]["S"]) for r in records] == [("INSERT", "real")]
 
 
 # ---- Case 6: thousands of document paths in one expression --------------------------------------

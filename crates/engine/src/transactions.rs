@@ -28,7 +28,7 @@ use crate::conditions::{self, expr_error, Condition};
 use crate::items::{key_from_item, key_from_key_param, PrimaryKey};
 use crate::projection::Projection;
 use crate::streams::Origin;
-use crate::update_item::validate_updated_item;
+use crate::update_item::{creates_nothing, validate_updated_item};
 use crate::{storage_error, Engine, RequestContext};
 
 /// How long a ClientRequestToken is remembered.
@@ -307,8 +307,12 @@ impl Engine {
                             .map(|_| ())
                             .map_err(expr_error),
                         None => Ok(()),
+                    };
+                    if result.is_ok() && update.is_some() && creates_nothing(old.as_ref(), &item, &p.key.attributes) {
+                        news.push(Some(None));
+                        continue;
                     }
-                    .and_then(|()| validate_updated_item(&item));
+                    let result = result.and_then(|()| validate_updated_item(&item));
                     if let Err(e) = result {
                         let mut reasons: Vec<(String, String)> =
                             planned.iter().map(|_| ("None".to_string(), reason("None", None, None))).collect();
