@@ -16,6 +16,7 @@ from support import assert_error
 SET_MEMBERS = 40_000
 
 OVERLAP = "Two document paths overlap with each other; must remove or rewrite one of these paths; "
+NAME_TOO_LARGE = "1 validation error detected: Attribute name is too large, must be less than 65536 bytes"
 
 
 def members(start, stop):
@@ -193,3 +194,88 @@ def test_update_expression_overlap_found_among_hundreds_of_paths(ddb, table):
     with pytest.raises(ClientError) as e:
         ddb.update_item(TableName=table, Key=key("u"), UpdateExpression="REMOVE " + ", ".join(paths + ["a5.b"]))
     assert_error(e, "ValidationException", f"Invalid UpdateExpression: {OVERLAP}path one: [a5], path two: [a5, b]")
+
+
+# ---- Case 7: limits -----------------------------------------------------------------------------
+
+
+def test_attribute_names_up_to_64_kb(ddb, table):
+    # Attribute names are less than 64 KB: 65,535 bytes is accepted, 65,536 refused everywhere an
+    # item gets its names (top level, nested maps, update expressions, legacy updates).
+    ok, too_long = "n" * 65_535, "n" * 65_536
+    ddb.put_item(TableName=table, Item={"pk": {"S": "ok"}, ok: {"S": "v"}, "m": {"M": {ok: {"N": "1"}}}})
+    cases = [
+        lambda: ddb.put_item(TableName=table, Item={"pk": {"S": "x"}, too_long: {"S": "v"}}),
+        lambda: ddb.put_item(TableName=table, Item={"pk": {"S": "x"}, "m": {"M": {too_long: {"S": "v"}}}}),
+        lambda: ddb.update_item(TableName=table, Key=key("x"), UpdateExpression="SET #n = :v",
+                                ExpressionAttributeNames={"#n": too_long}, ExpressionAttributeValues={":v": {"S": "v"}}),
+        lambda: ddb.update_item(TableName=table, Key=key("x"), UpdateExpression="SET m = :v",
+                                ExpressionAttributeValues={":v": {"M": {too_long: {"S": "v"}}}}),
+        lambda: ddb.update_item(TableName=table, Key=key("x"),
+                                AttributeUpdates={too_long: {"Action": "PUT", "Value": {"S": "v"}}}),
+    ]
+    for case in cases:
+        with pytest.raises(ClientError) as e:
+            case()
+        assert_error(e, "ValidationException", NAME_TOO_LARGE)
+    assert "Item" not in ddb.get_item(TableName=table, Key=key("x"), ConsistentRead=True)
+
+
+def test_index_key_and_projected_names_up_to_255_bytes(ddb_raw):
+    # Key attribute names (of the table and of its indexes) and projected non-key attribute names
+    # are at most 255 bytes.
+    long_name = "k" * 256
+
+    def create(index_key, non_key):
+        return ddb_raw.create_table(
+            TableName=support.unique_table_name(),
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                  {"AttributeName": index_key, "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            GlobalSecondaryIndexes=[{
+                "IndexName": "gsi",
+                "KeySchema": [{"AttributeName": index_key, "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": [non_key]},
+            }],
+        )
+
+    with pytest.raises(ClientError) as e:
+        create(long_name, "x")
+    code, message, _ = support.error_of(e)
+    assert code == "ValidationException"
+    assert (f"Value '{long_name}' at 'globalSecondaryIndexes.1.member.keySchema.1.member.attributeName' "
+            "failed to satisfy constraint: Member must have length less than or equal to 255") in message
+    assert (f"Value '{long_name}' at 'attributeDefinitions.2.member.attributeName' "
+            "failed to satisfy constraint: Member must have length less than or equal to 255") in message
+    with pytest.raises(ClientError) as e:
+        create("g", long_name)
+    assert_error(
+        e,
+        "ValidationException",
+        f"1 validation error detected: Value '[{long_name}]' at 'globalSecondaryIndexes.1.member.projection."
+        "nonKeyAttributes' failed to satisfy constraint: Member must satisfy constraint: [Member must have "
+        "length less than or equal to 255, Member must have length greater than or equal to 1]",
+    )
+
+
+def test_more_than_300_operators_are_refused(ddb, table):
+    # At most 300 operators and functions per expression (AND/OR/NOT not counted).
+    comparisons = lambda n: " AND ".join(["v = :v"] * n)  # noqa: E731
+    ddb.put_item(TableName=table, Item={"pk": {"S": "ops"}, "v": {"N": "1"}},
+                 ConditionExpression=f"attribute_not_exists(pk) OR ({comparisons(299)})",
+                 ExpressionAttributeValues={":v": {"N": "1"}})
+    with pytest.raises(ClientError) as e:
+        ddb.put_item(TableName=table, Item={"pk": {"S": "ops"}}, ConditionExpression=comparisons(301),
+                     ExpressionAttributeValues={":v": {"N": "1"}})
+    assert_error(e, "ValidationException",
+                 "Invalid ConditionExpression: The expression contains too many operators; operator count: 301")
+    with pytest.raises(ClientError) as e:
+        ddb.scan(TableName=table, FilterExpression="v = :v OR " + comparisons(300), ExpressionAttributeValues={":v": {"N": "1"}})
+    assert_error(e, "ValidationException",
+                 "Invalid FilterExpression: The expression contains too many operators; operator count: 301")
+    long = "attribute_exists(pk) AND " + " " * 4096 + "v = :v"
+    with pytest.raises(ClientError) as e:
+        ddb.scan(TableName=table, FilterExpression=long, ExpressionAttributeValues={":v": {"N": "1"}})
+    assert_error(e, "ValidationException",
+                 f"Invalid FilterExpression: Expression size has exceeded the maximum allowed size; expression size: {len(long)}")

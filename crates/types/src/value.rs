@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::limits::NESTING_DEPTH_MAX;
+use crate::limits::{ATTRIBUTE_NAME_BYTES_MAX, NESTING_DEPTH_MAX};
 use crate::number::Number;
 
 /// An item: attribute name → value. Ordered so that encodings and responses are deterministic.
@@ -187,6 +187,18 @@ impl fmt::Display for ValueError {
 
 impl std::error::Error for ValueError {}
 
+/// Checks an attribute name against DynamoDB's 64 KB limit. The message is DynamoDB's, which
+/// names the first size refused.
+pub fn check_attribute_name(name: &str) -> Result<(), ValueError> {
+    if name.len() > ATTRIBUTE_NAME_BYTES_MAX {
+        return Err(ValueError(format!(
+            "1 validation error detected: Attribute name is too large, must be less than {} bytes",
+            ATTRIBUTE_NAME_BYTES_MAX + 1
+        )));
+    }
+    Ok(())
+}
+
 /// Checks what DynamoDB checks of every attribute value it is given: non-empty sets without
 /// duplicates and nesting within 32 levels. (Number syntax and range are checked when parsed.)
 pub fn validate_value(value: &AttributeValue) -> Result<(), ValueError> {
@@ -303,6 +315,17 @@ mod tests {
         let mut shuffled = binaries.clone();
         shuffled.rotate_left(12_345);
         assert_eq!(AttributeValue::Bs(binaries), AttributeValue::Bs(shuffled));
+    }
+
+    #[test]
+    fn attribute_names_up_to_64_kb() {
+        assert!(check_attribute_name(&"a".repeat(ATTRIBUTE_NAME_BYTES_MAX)).is_ok());
+        assert_eq!(
+            check_attribute_name(&"a".repeat(ATTRIBUTE_NAME_BYTES_MAX + 1)),
+            Err(ValueError(
+                "1 validation error detected: Attribute name is too large, must be less than 65536 bytes".to_string()
+            ))
+        );
     }
 
     #[test]
