@@ -259,6 +259,61 @@ def test_index_key_and_projected_names_up_to_255_bytes(ddb_raw):
     )
 
 
+@pytest.mark.timeout(60)
+def test_transaction_over_4_mb_is_refused(ddb, table):
+    # The items of one TransactWriteItems may total at most 4 MB: 11 items of 390,000 bytes are
+    # refused whole, 10 commit.
+    def puts(count):
+        return [{"Put": {"TableName": table, "Item": {"pk": {"S": f"big{i}"}, "v": {"B": b"x" * 389_990}}}}
+                for i in range(count)]
+
+    def stored():
+        return sum("Item" in ddb.get_item(TableName=table, Key=key(f"big{i}"), ProjectionExpression="pk")
+                   for i in range(11))
+
+    with pytest.raises(ClientError) as e:
+        ddb.transact_write_items(TransactItems=puts(11))
+    assert_error(e, "ValidationException", "Transaction request cannot be larger than 4 MB")
+    assert stored() == 0
+    ddb.transact_write_items(TransactItems=puts(10))
+    assert stored() == 10
+
+
+def test_transact_get_of_one_item_twice_is_refused(ddb, table):
+    get = {"Get": {"TableName": table, "Key": key("twice")}}
+    with pytest.raises(ClientError) as e:
+        ddb.transact_get_items(TransactItems=[get, get])
+    assert_error(e, "ValidationException", "Transaction request cannot include multiple operations on one item")
+
+
+def test_invalid_item_in_a_transaction_cancels_it_with_validation_error(ddb, make_table):
+    # An item DynamoDB cannot store (over 400 KB; an index key of the wrong type) cancels the
+    # transaction with that action's ValidationError reason; nothing is written. Every action
+    # has its reason.
+    spec = support.hash_table_spec(support.unique_table_name())
+    spec["AttributeDefinitions"].append({"AttributeName": "g", "AttributeType": "S"})
+    spec["GlobalSecondaryIndexes"] = [{"IndexName": "by_g", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                                       "Projection": {"ProjectionType": "ALL"}}]
+    table = make_table(**spec)["TableName"]
+    ddb.put_item(TableName=table, Item={"pk": {"S": "guarded"}, "v": {"N": "1"}})
+    with pytest.raises(ClientError) as e:
+        ddb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": table, "Item": {"pk": {"S": "fine"}}}},
+            {"Put": {"TableName": table, "Item": {"pk": {"S": "huge"}, "v": {"B": b"x" * 410_000}}}},
+            {"Put": {"TableName": table, "Item": {"pk": {"S": "typed"}, "g": {"N": "1"}}}},
+            {"ConditionCheck": {"TableName": table, "Key": key("guarded"), "ConditionExpression": "v = :two",
+                                "ExpressionAttributeValues": {":two": {"N": "2"}}}},
+        ])
+    assert support.error_of(e)[0] == "TransactionCanceledException"
+    assert support.error_of(e)[1] == ("Transaction cancelled, please refer cancellation reasons for specific reasons "
+                                      "[None, ValidationError, ValidationError, ConditionalCheckFailed]")
+    reasons = e.value.response["CancellationReasons"]
+    assert reasons[1] == {"Code": "ValidationError", "Message": "Item size has exceeded the maximum allowed size"}
+    assert reasons[2]["Code"] == "ValidationError"
+    assert reasons[2]["Message"].startswith("One or more parameter values were invalid")
+    assert ddb.scan(TableName=table, ConsistentRead=True, Select="COUNT")["Count"] == 1
+
+
 def test_more_than_300_operators_are_refused(ddb, table):
     # At most 300 operators and functions per expression (AND/OR/NOT not counted).
     comparisons = lambda n: " AND ".join(["v = :v"] * n)  # noqa: E731
