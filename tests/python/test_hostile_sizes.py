@@ -122,6 +122,20 @@ def test_removing_hundreds_of_elements_of_a_long_list(ddb, table):
     assert got == [i for i in range(60_000) if i not in gone]
 
 
+@pytest.mark.timeout(60)
+def test_copies_of_a_large_attribute_beyond_the_item_size(ddb, table):
+    # SET copying a 150 KB attribute twice fits in the item; 400 copies in one 4 KB expression
+    # are refused as too large, and the item is unchanged.
+    ddb.put_item(TableName=table, Item={"pk": {"S": "copy"}, "b": {"S": "x" * 150_000}})
+    copies = lambda n: "SET " + ", ".join(f"a{i} = b" for i in range(n))  # noqa: E731
+    with pytest.raises(ClientError) as e:
+        ddb.update_item(TableName=table, Key=key("copy"), UpdateExpression=copies(400))
+    assert_error(e, "ValidationException", "Item size to update has exceeded the maximum allowed size")
+    assert set(ddb.get_item(TableName=table, Key=key("copy"), ConsistentRead=True)["Item"]) == {"pk", "b"}
+    ddb.update_item(TableName=table, Key=key("copy"), UpdateExpression=copies(1))
+    assert set(ddb.get_item(TableName=table, Key=key("copy"), ConsistentRead=True)["Item"]) == {"pk", "b", "a0"}
+
+
 # ---- Case 4: REMOVE / DELETE on a missing item create nothing -----------------------------------
 
 

@@ -4,12 +4,17 @@
 //! refers to the item as it was: DynamoDB applies the actions "all at once". To make that true
 //! with in-place edits, all values are computed first, then written in path order (so that list
 //! elements set beyond the end are appended in index order, as the Developer Guide says), and
-//! removals come last, highest list index first (so that removing elements shifts only elements
-//! after them).
+//! removals come last, each list losing all its removed elements in one pass once the removals
+//! inside its elements are done (see `remove_all`).
+//!
+//! Everything here runs under a partition's writer on values as large as an item allows, so
+//! nothing is worse than O(n log n): set members are looked up in sorted copies, lists are
+//! shortened once.
 
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
+use flywheel_types::limits::ITEM_SIZE_BYTES_MAX;
 use flywheel_types::value::sorted_refs;
 use flywheel_types::{AttributeValue, Item, Number};
 
@@ -64,16 +69,23 @@ pub fn apply_update(
     let type_error = || if legacy { error::legacy_update_type_mismatch() } else { error::update_operand_type() };
 
     // Phase 1: compute every write against the unchanged item.
+    //
+    // Target paths are disjoint (overlaps are refused when parsing), so every value written ends
+    // up whole in the new item: once they add up to more than an item may hold, the update fails
+    // anyway. Stopping there keeps a 4 KB expression from copying one 400 KB attribute hundreds
+    // of times (`SET a1 = big, a2 = big, …`) under the partition's writer.
+    let mut room = ITEM_SIZE_BYTES_MAX;
     let mut writes: Vec<Write<'_>> = Vec::new();
     for clause in &update.clauses {
         match clause {
             UpdateClause::Set(actions) => {
                 for action in actions {
-                    let value = set_value(&action.value, item).map_err(|e| match e {
+                    let value = set_value(&action.value, item, room).map_err(|e| match e {
                         Failure::Type => type_error(),
                         Failure::Other(e) => e,
                     })?;
                     check_parent(item, &action.path)?;
+                    room = take_room(room, &value)?;
                     writes.push(Write::Put(&action.path, value));
                 }
             }
@@ -93,6 +105,7 @@ pub fn apply_update(
                         Failure::Type => type_error(),
                         Failure::Other(e) => e,
                     })?;
+                    room = take_room(room, &value)?;
                     writes.push(Write::Put(&action.path, value));
                 }
             }
@@ -104,7 +117,10 @@ pub fn apply_update(
                         Some(current) => match set_difference(current, &action.value.value) {
                             None => return Err(type_error()),
                             Some(None) => writes.push(Write::Remove(&action.path)),
-                            Some(Some(rest)) => writes.push(Write::Put(&action.path, rest)),
+                            Some(Some(rest)) => {
+                                room = take_room(room, &rest)?;
+                                writes.push(Write::Put(&action.path, rest))
+                            }
                         },
                     }
                 }
@@ -173,12 +189,20 @@ fn number_error(e: flywheel_types::NumberError) -> Failure {
     Failure::Other(ExprError::new(e.message()))
 }
 
-fn set_value(value: &SetValue, item: &Item) -> Result<AttributeValue, Failure> {
+/// What is left of the item size once `value` is written, or the item-size error.
+fn take_room(room: usize, value: &AttributeValue) -> Result<usize, ExprError> {
+    room.checked_sub(value.size_bytes()).ok_or_else(error::update_item_too_large)
+}
+
+/// The value a SET action writes. `room` is what the item can still hold: a `list_append` result
+/// larger than that is part of the value written, so the update fails there rather than
+/// building ever larger lists from up to 300 nested calls.
+fn set_value(value: &SetValue, item: &Item, room: usize) -> Result<AttributeValue, Failure> {
     match value {
-        SetValue::Operand(o) => update_operand(o, item),
+        SetValue::Operand(o) => update_operand(o, item, room),
         SetValue::Plus(a, b) | SetValue::Minus(a, b) => {
-            let a = update_operand(a, item)?;
-            let b = update_operand(b, item)?;
+            let a = update_operand(a, item, room)?;
+            let b = update_operand(b, item, room)?;
             let (AttributeValue::N(x), AttributeValue::N(y)) = (&a, &b) else {
                 return Err(Failure::Type);
             };
@@ -188,7 +212,7 @@ fn set_value(value: &SetValue, item: &Item) -> Result<AttributeValue, Failure> {
     }
 }
 
-fn update_operand(operand: &UpdateOperand, item: &Item) -> Result<AttributeValue, Failure> {
+fn update_operand(operand: &UpdateOperand, item: &Item, room: usize) -> Result<AttributeValue, Failure> {
     match operand {
         UpdateOperand::Path(p) => {
             lookup(Some(item), p).cloned().ok_or_else(|| Failure::Other(error::update_missing_attribute()))
@@ -196,15 +220,19 @@ fn update_operand(operand: &UpdateOperand, item: &Item) -> Result<AttributeValue
         UpdateOperand::Value(v) => Ok(v.value.clone()),
         UpdateOperand::IfNotExists(p, fallback) => match lookup(Some(item), p) {
             Some(v) => Ok(v.clone()),
-            None => update_operand(fallback, item),
+            None => update_operand(fallback, item, room),
         },
         UpdateOperand::ListAppend(a, b) => {
-            let a = update_operand(a, item)?;
-            let b = update_operand(b, item)?;
+            let a = update_operand(a, item, room)?;
+            let b = update_operand(b, item, room)?;
             match (a, b) {
                 (AttributeValue::L(mut x), AttributeValue::L(y)) => {
                     x.extend(y);
-                    Ok(AttributeValue::L(x))
+                    let list = AttributeValue::L(x);
+                    if list.size_bytes() > room {
+                        return Err(Failure::Other(error::update_item_too_large()));
+                    }
+                    Ok(list)
                 }
                 _ => Err(Failure::Type),
             }
@@ -574,5 +602,37 @@ mod tests {
         assert_eq!(list[249], AttributeValue::N(Number::from(251)));
         apply_update(&delete, &mut it, &["pk"]).unwrap();
         assert_eq!(it["s"], members(30_000..60_000));
+    }
+
+    /// Values that cannot fit in one item stop the update as soon as they add up to more than
+    /// 400 KB, before hundreds of copies are made; values that fit are written.
+    #[test]
+    fn copies_stop_at_the_item_size() {
+        let too_large = "Item size to update has exceeded the maximum allowed size";
+        let big = AttributeValue::S("x".repeat(150_000));
+        let start = Item::from([("pk".to_string(), v("\"k\"")), ("b".to_string(), big.clone())]);
+        let copies = |n: usize| (0..n).map(|i| format!("a{i} = b")).collect::<Vec<_>>().join(", ");
+        let cases = [
+            (format!("SET {}", copies(2)), None),
+            (format!("SET {}", copies(3)), Some(too_large)),
+            (format!("SET {}", copies(400)), Some(too_large)),
+            ("SET l = list_append(:l, :l)".to_string(), None),
+            (format!("SET l = {}:l{}", "list_append(:l, ".repeat(40), ")".repeat(40)), Some(too_large)),
+        ];
+        let values: HashMap<String, AttributeValue> =
+            [(":l".to_string(), AttributeValue::L(vec![AttributeValue::S("y".repeat(20_000))]))].into_iter().collect();
+        for (src, want) in cases {
+            let mut resolver = Resolver::new(None, Some(&values)).unwrap();
+            let update = parse_update(&src, &mut resolver).unwrap();
+            let mut it = start.clone();
+            match (apply_update(&update, &mut it, &["pk"]), want) {
+                (Ok(_), None) => assert!(it.len() > start.len(), "{src}"),
+                (Err(e), Some(message)) => {
+                    assert_eq!(e.message, message, "{src}");
+                    assert_eq!(it, start, "{src}: a failed update changed the item");
+                }
+                (got, _) => panic!("{src}: {got:?}"),
+            }
+        }
     }
 }
