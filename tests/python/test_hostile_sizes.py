@@ -136,6 +136,20 @@ def test_copies_of_a_large_attribute_beyond_the_item_size(ddb, table):
     assert set(ddb.get_item(TableName=table, Key=key("copy"), ConsistentRead=True)["Item"]) == {"pk", "b", "a0"}
 
 
+@pytest.mark.timeout(60)
+def test_attributes_to_get_with_200000_names(ddb, table):
+    # The legacy AttributesToGet has no count limit of its own; a repeated name is reported (the
+    # first one repeated), and many distinct names are served.
+    ddb.put_item(TableName=table, Item={"pk": {"S": "legacy"}, "a5": {"S": "x"}})
+    names = [f"a{i}" for i in range(200_000)]
+    with pytest.raises(ClientError) as e:
+        ddb.get_item(TableName=table, Key=key("legacy"), AttributesToGet=names + ["a17", "a3"])
+    assert_error(e, "ValidationException",
+                 "One or more parameter values were invalid: Duplicate value in attribute name: a17")
+    got = ddb.get_item(TableName=table, Key=key("legacy"), AttributesToGet=names)
+    assert got["Item"] == {"a5": {"S": "x"}}
+
+
 # ---- Case 4: REMOVE / DELETE on a missing item create nothing -----------------------------------
 
 
