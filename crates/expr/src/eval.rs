@@ -198,7 +198,12 @@ pub(crate) fn size(value: &AttributeValue) -> Option<usize> {
 
 /// The value at `path`, if every step exists and has the right type.
 pub(crate) fn lookup<'i>(item: Option<&'i Item>, path: &DocumentPath) -> Option<&'i AttributeValue> {
-    let mut elements = path.elements.iter();
+    lookup_elements(item, &path.elements)
+}
+
+/// [`lookup`] of a path's leading steps, without building a path of them.
+pub(crate) fn lookup_elements<'i>(item: Option<&'i Item>, elements: &[PathElement]) -> Option<&'i AttributeValue> {
+    let mut elements = elements.iter();
     let mut current = match elements.next()? {
         PathElement::Key { name, .. } => item?.get(name)?,
         PathElement::Index(_) => return None,

@@ -20,7 +20,7 @@ use flywheel_types::{AttributeValue, Item, Number};
 
 use crate::ast::*;
 use crate::error::{self, ExprError};
-use crate::eval::lookup;
+use crate::eval::{lookup, lookup_elements};
 use crate::project::project_paths;
 
 /// What an update touched, for building ReturnValues.
@@ -170,8 +170,9 @@ fn check_parent(item: &Item, path: &DocumentPath) -> Result<(), ExprError> {
     if parent.is_empty() {
         return Ok(());
     }
-    let parent_path = DocumentPath { elements: parent.to_vec() };
-    match (lookup(Some(item), &parent_path), last) {
+    // Looked up in place: copying the parent's steps would copy names of up to 64 KB each, for
+    // every action.
+    match (lookup_elements(Some(item), parent), last) {
         (Some(AttributeValue::M(_)), PathElement::Key { .. }) | (Some(AttributeValue::L(_)), PathElement::Index(_)) => {
             Ok(())
         }
