@@ -272,8 +272,11 @@ def test_item_over_400_kb(ddb, table):
 
 
 def test_item_size_counts_attribute_names(ddb, table):
-    # Attribute names count toward the 400 KB as much as values do.
-    item = {"pk": {"S": "names"}, "n" * (200 * KB): {"S": "x" * (200 * KB)}}
+    # Attribute names count toward the 400 KB as much as values do: four names of 60 KB (each
+    # within the 64 KB name limit) and 200 KB of values are over it.
+    item = {"pk": {"S": "names"}}
+    for i in range(4):
+        item[str(i) * (60 * KB)] = {"S": "x" * (50 * KB)}
     with pytest.raises(ClientError) as e:
         ddb.put_item(TableName=table, Item=item)
     assert_error(

@@ -9,7 +9,7 @@ use flywheel_expr::{ExprError, ExpressionKind, Resolver, UpdateExpression};
 use flywheel_protocol::constraints::Constraints;
 use flywheel_protocol::model::{AttributeValueUpdate, ExpectedAttributeValue, Names, Values};
 use flywheel_protocol::ApiError;
-use flywheel_types::Item;
+use flywheel_types::{check_attribute_name, Item};
 
 pub use flywheel_expr::Condition;
 
@@ -128,6 +128,10 @@ pub fn for_update(
         }
     }
     c.finish()?;
+    // Legacy updates name the attributes they write directly: the same 64 KB rule as an item's.
+    for name in attribute_updates.iter().flat_map(HashMap::keys) {
+        check_attribute_name(name).map_err(|e| ApiError::validation(e.0))?;
+    }
     let expression = present(&[
         ("UpdateExpression", update_expression.is_some()),
         ("ConditionExpression", condition_expression.is_some()),

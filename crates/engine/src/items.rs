@@ -100,6 +100,14 @@ pub fn key_from_key_param(schema: &KeySchema, key: &Item) -> Result<PrimaryKey, 
 /// Validates an item to be written whole: key attributes present and typed, values valid,
 /// size within 400 KB.
 pub fn key_from_item(schema: &KeySchema, item: &Item) -> Result<PrimaryKey, ApiError> {
+    let key = key_of_item(schema, item)?;
+    validate_item_values(item)?;
+    Ok(key)
+}
+
+/// The key of an item to be written whole, its attributes present, typed and within the key
+/// size limits; the rest of the item is not looked at.
+pub fn key_of_item(schema: &KeySchema, item: &Item) -> Result<PrimaryKey, ApiError> {
     let get = |name: &str, want: ValueType| -> Result<KeyValue, ApiError> {
         let v = item.get(name).ok_or_else(|| {
             ApiError::validation(format!(
@@ -120,7 +128,6 @@ pub fn key_from_item(schema: &KeySchema, item: &Item) -> Result<PrimaryKey, ApiE
         None => None,
     };
     check_key_sizes(&pk, sk.as_ref())?;
-    validate_item_values(item)?;
     Ok(build_key(schema, pk, sk))
 }
 

@@ -13,7 +13,10 @@ use flywheel_protocol::model::{
 };
 use flywheel_protocol::ApiError;
 use flywheel_storage::WriteBatch;
-use flywheel_types::limits::{LIST_TABLES_LIMIT_MAX, TAGS_PER_RESOURCE_MAX, TAG_KEY_LENGTH_MAX, TAG_VALUE_LENGTH_MAX};
+use flywheel_types::limits::{
+    KEY_ATTRIBUTE_NAME_BYTES_MAX, LIST_TABLES_LIMIT_MAX, PROJECTED_ATTRIBUTE_NAME_BYTES_MAX, TAGS_PER_RESOURCE_MAX,
+    TAG_KEY_LENGTH_MAX, TAG_VALUE_LENGTH_MAX,
+};
 use serde::Serialize;
 
 use crate::backfill::{plan_index_updates, IndexChange, GLOBAL_SECONDARY_INDEXES_MAX};
@@ -310,12 +313,24 @@ fn check_index_shape(c: &mut Constraints, path: &str, index: &SecondaryIndex) {
             c.required(&format!("{p}.attributeName"), &k.attribute_name);
             c.required(&format!("{p}.keyType"), &k.key_type);
             c.one_of(&format!("{p}.keyType"), &k.key_type, &["HASH", "RANGE"]);
+            if let Some(n) = &k.attribute_name {
+                c.length(&format!("{p}.attributeName"), &format!("'{n}'"), n.len(), 1, KEY_ATTRIBUTE_NAME_BYTES_MAX);
+            }
         }
     }
     if let Some(p) = &index.projection {
         c.one_of(&format!("{path}.projection.projectionType"), &p.projection_type, &["ALL", "KEYS_ONLY", "INCLUDE"]);
         if let Some(attrs) = &p.non_key_attributes {
             c.length(&format!("{path}.projection.nonKeyAttributes"), "null", attrs.len(), 1, 20);
+            // A list's members are checked as one constraint on the list, as DynamoDB does.
+            if attrs.iter().any(|a| a.is_empty() || a.len() > PROJECTED_ATTRIBUTE_NAME_BYTES_MAX) {
+                c.members(
+                    &format!("{path}.projection.nonKeyAttributes"),
+                    &format!("'[{}]'", attrs.join(", ")),
+                    1,
+                    PROJECTED_ATTRIBUTE_NAME_BYTES_MAX,
+                );
+            }
         }
     }
     if let Some(pt) = &index.provisioned_throughput {
@@ -416,7 +431,7 @@ fn validate_create(input: &CreateTableInput) -> Result<(), ApiError> {
             c.required(&format!("{path}.keyType"), &k.key_type);
             c.one_of(&format!("{path}.keyType"), &k.key_type, &["HASH", "RANGE"]);
             if let Some(n) = &k.attribute_name {
-                c.length(&format!("{path}.attributeName"), &format!("'{n}'"), n.len(), 1, 255);
+                c.length(&format!("{path}.attributeName"), &format!("'{n}'"), n.len(), 1, KEY_ATTRIBUTE_NAME_BYTES_MAX);
             }
         }
     }
@@ -424,6 +439,9 @@ fn validate_create(input: &CreateTableInput) -> Result<(), ApiError> {
         for (i, d) in defs.iter().enumerate() {
             let path = format!("attributeDefinitions.{}.member", i + 1);
             c.required(&format!("{path}.attributeName"), &d.attribute_name);
+            if let Some(n) = &d.attribute_name {
+                c.length(&format!("{path}.attributeName"), &format!("'{n}'"), n.len(), 1, KEY_ATTRIBUTE_NAME_BYTES_MAX);
+            }
             c.required(&format!("{path}.attributeType"), &d.attribute_type);
             c.one_of(&format!("{path}.attributeType"), &d.attribute_type, &["B", "N", "S"]);
         }

@@ -17,7 +17,7 @@ use flywheel_protocol::constraints::Constraints;
 use flywheel_protocol::model::{ConsumedCapacity, TransactGetItemsInput, TransactWriteItemsInput};
 use flywheel_protocol::wire::WireItem;
 use flywheel_protocol::{ApiError, ErrorKind};
-use flywheel_types::limits::TRANSACT_ITEMS_MAX;
+use flywheel_types::limits::{TRANSACTION_BYTES_MAX, TRANSACT_ITEMS_MAX};
 use flywheel_types::{item_size_bytes, Item};
 use serde::Serialize;
 
@@ -25,10 +25,10 @@ use crate::capacity::{consumed, read_units, write_units, ReturnCapacity};
 use crate::catalog::{Table, TableRef};
 use crate::change::Staging;
 use crate::conditions::{self, expr_error, Condition};
-use crate::items::{key_from_item, key_from_key_param, PrimaryKey};
+use crate::items::{key_from_key_param, key_of_item, validate_item_values, PrimaryKey};
 use crate::projection::Projection;
 use crate::streams::Origin;
-use crate::update_item::validate_updated_item;
+use crate::update_item::{creates_nothing, validate_updated_item};
 use crate::{storage_error, Engine, RequestContext};
 
 /// How long a ClientRequestToken is remembered.
@@ -64,7 +64,9 @@ impl IdempotencyCache {
 
 enum Action {
     Check,
-    Put(Item),
+    /// The item, and why it cannot be stored if it cannot (its size or values): DynamoDB reports
+    /// that as this action's `ValidationError`, not as a failure of the whole request.
+    Put(Item, Option<ApiError>),
     Update(Option<UpdateExpression>),
     Delete,
 }
@@ -145,6 +147,45 @@ fn lock_order<'a>(keys: impl Iterator<Item = (&'a TableRef, &'a [u8])>) -> Vec<(
         seen.insert((id, Table::partition_index(key)), table.clone());
     }
     seen.into_iter().map(|((_, index), table)| (table, index)).collect()
+}
+
+/// DynamoDB refuses a transaction that names one item twice, reads and writes alike.
+fn check_distinct_items<'a>(keys: impl Iterator<Item = (&'a TableRef, &'a PrimaryKey)>) -> Result<(), ApiError> {
+    let mut seen = HashSet::new();
+    for (table, key) in keys {
+        if !seen.insert((table.meta.read().id.clone(), key.storage_key.as_slice())) {
+            return Err(ApiError::validation("Transaction request cannot include multiple operations on one item"));
+        }
+    }
+    Ok(())
+}
+
+/// A cancellation reason for an action whose change DynamoDB would refuse to store.
+fn validation_error(e: &ApiError) -> (String, String) {
+    ("ValidationError".to_string(), reason("ValidationError", Some(&e.message), None))
+}
+
+/// What one action changes, once its condition holds: `None` for a condition check,
+/// `Some(None)` for an item that ends up absent (deleted, or never created), or an error that
+/// cancels the transaction with this action's `ValidationError`.
+fn planned_change(p: &Planned, old: Option<&Item>) -> Result<Option<Option<Item>>, ApiError> {
+    Ok(match &p.action {
+        Action::Check => None,
+        Action::Delete => Some(None),
+        Action::Put(_, Some(invalid)) => return Err(invalid.clone()),
+        Action::Put(item, None) => Some(Some(item.clone())),
+        Action::Update(update) => {
+            let mut item = old.cloned().unwrap_or_else(|| p.key.attributes.clone());
+            if let Some(u) = update {
+                flywheel_expr::apply_update(u, &mut item, &p.table.key.names()).map_err(expr_error)?;
+                if creates_nothing(old, &item, &p.key.attributes) {
+                    return Ok(Some(None));
+                }
+            }
+            validate_updated_item(&item)?;
+            Some(Some(item))
+        }
+    })
 }
 
 impl Engine {
@@ -230,7 +271,10 @@ impl Engine {
             let (key, action) = match kind {
                 'P' => {
                     let item = a.item.unwrap_or_default();
-                    (key_from_item(&table.key, &item)?, Action::Put(item))
+                    let key = key_of_item(&table.key, &item)?;
+                    let invalid =
+                        validate_item_values(&item).and_then(|()| Staging::validate_index_keys(&table, &item)).err();
+                    (key, Action::Put(item, invalid))
                 }
                 'U' => {
                     (key_from_key_param(&table.key, a.key.as_ref().unwrap_or(&Item::new()))?, Action::Update(update))
@@ -246,12 +290,17 @@ impl Engine {
                 action,
             });
         }
-        let mut seen = HashSet::new();
-        for p in &planned {
-            if !seen.insert((p.table.meta.read().id.clone(), p.key.storage_key.clone())) {
-                return Err(ApiError::validation("Transaction request cannot include multiple operations on one item"));
-            }
+        let carried: usize = planned
+            .iter()
+            .map(|p| match &p.action {
+                Action::Put(item, _) => item_size_bytes(item),
+                _ => item_size_bytes(&p.key.attributes),
+            })
+            .sum();
+        if carried > TRANSACTION_BYTES_MAX {
+            return Err(ApiError::validation("Transaction request cannot be larger than 4 MB"));
         }
+        check_distinct_items(planned.iter().map(|p| (&p.table, &p.key)))?;
 
         let order = lock_order(planned.iter().map(|p| (&p.table, p.key.storage_key.as_slice())));
         let mut guards = Vec::with_capacity(order.len());
@@ -262,25 +311,38 @@ impl Engine {
             return Err(ApiError::table_not_found());
         }
 
-        // Read and check everything first; nothing is written unless every condition holds.
+        // Read and check everything first; nothing is written unless every condition holds and
+        // every change is valid. Each action gets its reason, as DynamoDB reports them.
         let mut olds = Vec::with_capacity(planned.len());
+        let mut news: Vec<Option<Option<Item>>> = Vec::with_capacity(planned.len());
         let mut reasons = Vec::with_capacity(planned.len());
         let mut failed = false;
         for p in &planned {
             let old = self.read_item(&p.table, &p.key.storage_key)?;
-            let ok = match &p.condition {
+            let holds = match &p.condition {
                 Some(c) => conditions::evaluate(c, old.as_ref())?,
                 None => true,
             };
-            if ok {
-                reasons.push(("None".to_string(), reason("None", None, None)));
-            } else {
-                failed = true;
-                let item = if p.return_old_on_failure { old.as_ref() } else { None };
-                reasons.push((
-                    "ConditionalCheckFailed".to_string(),
-                    reason("ConditionalCheckFailed", Some("The conditional request failed"), item),
-                ));
+            let new = if holds { planned_change(p, old.as_ref()) } else { Ok(None) };
+            match (holds, new) {
+                (true, Ok(new)) => {
+                    reasons.push(("None".to_string(), reason("None", None, None)));
+                    news.push(new);
+                }
+                (true, Err(e)) => {
+                    failed = true;
+                    reasons.push(validation_error(&e));
+                    news.push(None);
+                }
+                (false, _) => {
+                    failed = true;
+                    let item = if p.return_old_on_failure { old.as_ref() } else { None };
+                    reasons.push((
+                        "ConditionalCheckFailed".to_string(),
+                        reason("ConditionalCheckFailed", Some("The conditional request failed"), item),
+                    ));
+                    news.push(None);
+                }
             }
             olds.push(old);
         }
@@ -291,43 +353,6 @@ impl Engine {
                 table.partitions[*index].settle_read(self.storage.as_ref()).await.map_err(storage_error)?;
             }
             return Err(cancelled(reasons));
-        }
-        let mut news: Vec<Option<Option<Item>>> = Vec::with_capacity(planned.len());
-        let mut cancellation = None;
-        for (i, p) in planned.iter().enumerate() {
-            let old = &olds[i];
-            let new = match &p.action {
-                Action::Check => None,
-                Action::Delete => Some(None),
-                Action::Put(item) => Some(Some(item.clone())),
-                Action::Update(update) => {
-                    let mut item = old.clone().unwrap_or_else(|| p.key.attributes.clone());
-                    let result = match update {
-                        Some(u) => flywheel_expr::apply_update(u, &mut item, &p.table.key.names())
-                            .map(|_| ())
-                            .map_err(expr_error),
-                        None => Ok(()),
-                    }
-                    .and_then(|()| validate_updated_item(&item));
-                    if let Err(e) = result {
-                        let mut reasons: Vec<(String, String)> =
-                            planned.iter().map(|_| ("None".to_string(), reason("None", None, None))).collect();
-                        reasons[i] = ("ValidationError".to_string(), reason("ValidationError", Some(&e.message), None));
-                        cancellation = Some(cancelled(reasons));
-                        break;
-                    }
-                    Some(Some(item))
-                }
-            };
-            news.push(new);
-        }
-        if let Some(e) = cancellation {
-            // Decided on the partitions' latest state: answer once that state is durable.
-            drop(guards);
-            for (table, index) in &order {
-                table.partitions[*index].settle_read(self.storage.as_ref()).await.map_err(storage_error)?;
-            }
-            return Err(e);
         }
 
         // One batch: every item change with its index entries and stream records, plus the
@@ -346,16 +371,24 @@ impl Engine {
             let new_size = new.as_ref().map_or(0, item_size_bytes);
             *units.entry(name).or_default() += 2.0 * write_units(old_size.max(new_size));
             if let Err(e) = staging.stage(&p.table, &p.key.storage_key, old.as_ref(), new.as_ref(), Origin::Client) {
-                invalid = Some(e);
+                invalid = Some((i, e));
                 break;
             }
         }
-        if let Some(e) = invalid {
+        if let Some((i, e)) = invalid {
             drop(guards);
             for (table, index) in &order {
                 table.partitions[*index].settle_read(self.storage.as_ref()).await.map_err(storage_error)?;
             }
-            return Err(e);
+            // A change the item's indexes refuse is that action's ValidationError; a storage
+            // failure stays what it is.
+            if e.kind != ErrorKind::Validation {
+                return Err(e);
+            }
+            let mut reasons: Vec<(String, String)> =
+                planned.iter().map(|_| ("None".to_string(), reason("None", None, None))).collect();
+            reasons[i] = validation_error(&e);
+            return Err(cancelled(reasons));
         }
         let ticket = if staging.is_empty() {
             None
@@ -423,6 +456,7 @@ impl Engine {
             let key = key_from_key_param(&table.key, get.key.as_ref().unwrap_or(&Item::new()))?;
             planned.push((table, key, projection));
         }
+        check_distinct_items(planned.iter().map(|(table, key, _)| (table, key)))?;
         let order = lock_order(planned.iter().map(|(t, k, _)| (t, k.storage_key.as_slice())));
         let mut items = Vec::with_capacity(planned.len());
         {

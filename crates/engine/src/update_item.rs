@@ -33,6 +33,14 @@ pub(crate) fn validate_updated_item(item: &Item) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// DynamoDB creates an item only when an update gives it an attribute: REMOVE and DELETE
+/// actions on a missing item leave it missing (no item, no stream record), while an update with
+/// no actions at all still creates the key-only item. `item` is the missing item's key after the
+/// update was applied; only SET and ADD can have added anything to it.
+pub(crate) fn creates_nothing(old: Option<&Item>, item: &Item, key: &Item) -> bool {
+    old.is_none() && item.len() == key.len()
+}
+
 impl Engine {
     pub async fn update_item(&self, ctx: &RequestContext, input: UpdateItemInput) -> Result<ItemOutput, ApiError> {
         let mut c = Constraints::new();
@@ -72,6 +80,9 @@ impl Engine {
                 if let Some(update) = &update {
                     applied =
                         Some(flywheel_expr::apply_update(update, &mut item, &table.key.names()).map_err(expr_error)?);
+                    if creates_nothing(old, &item, &key.attributes) {
+                        return Ok(None);
+                    }
                 }
                 validate_updated_item(&item)?;
                 Ok(Some(Mutation::Put(item)))

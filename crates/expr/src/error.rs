@@ -260,6 +260,11 @@ pub(crate) fn update_path_invalid() -> ExprError {
     ExprError::new("The document path provided in the update expression is invalid for update")
 }
 
+/// The same text as the engine's check of the updated item, which this check anticipates.
+pub(crate) fn update_item_too_large() -> ExprError {
+    ExprError::new("Item size to update has exceeded the maximum allowed size")
+}
+
 pub(crate) fn update_operand_type() -> ExprError {
     ExprError::new("An operand in the update expression has an incorrect data type")
 }

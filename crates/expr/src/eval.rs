@@ -113,15 +113,50 @@ fn eval_leaf(condition: &Condition, item: Option<&Item>) -> bool {
 pub(crate) fn contains(x: &AttributeValue, v: &AttributeValue) -> bool {
     match (x, v) {
         (AttributeValue::S(s), AttributeValue::S(sub)) => s.contains(sub.as_str()),
-        (AttributeValue::B(b), AttributeValue::B(sub)) => {
-            sub.is_empty() || b.windows(sub.len()).any(|w| w == sub.as_slice())
-        }
+        (AttributeValue::B(b), AttributeValue::B(sub)) => contains_bytes(b, sub),
         (AttributeValue::Ss(set), AttributeValue::S(s)) => set.contains(s),
         (AttributeValue::Ns(set), AttributeValue::N(n)) => set.contains(n),
         (AttributeValue::Bs(set), AttributeValue::B(b)) => set.contains(b),
         (AttributeValue::L(list), v) => list.contains(v),
         _ => false,
     }
+}
+
+/// Whether `needle` occurs in `haystack`, in O(n + m) (Knuth–Morris–Pratt). Both may be hundreds
+/// of kilobytes from one item, and a window-by-window comparison is O(n·m) on inputs like
+/// `aaa…ab` in `aaa…a`. (Strings need no such help: `str::contains` is already linear.)
+fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    if needle.is_empty() {
+        return true;
+    }
+    if needle.len() > haystack.len() {
+        return false;
+    }
+    // fallback[i]: length of the longest proper prefix of needle[..=i] that is also its suffix.
+    let mut fallback = vec![0usize; needle.len()];
+    let mut k = 0;
+    for i in 1..needle.len() {
+        while k > 0 && needle[i] != needle[k] {
+            k = fallback[k - 1];
+        }
+        if needle[i] == needle[k] {
+            k += 1;
+        }
+        fallback[i] = k;
+    }
+    let mut matched = 0;
+    for &byte in haystack {
+        while matched > 0 && byte != needle[matched] {
+            matched = fallback[matched - 1];
+        }
+        if byte == needle[matched] {
+            matched += 1;
+            if matched == needle.len() {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// Order of two values of the same orderable type (S, N, B); `None` when they do not order.
@@ -163,7 +198,12 @@ pub(crate) fn size(value: &AttributeValue) -> Option<usize> {
 
 /// The value at `path`, if every step exists and has the right type.
 pub(crate) fn lookup<'i>(item: Option<&'i Item>, path: &DocumentPath) -> Option<&'i AttributeValue> {
-    let mut elements = path.elements.iter();
+    lookup_elements(item, &path.elements)
+}
+
+/// [`lookup`] of a path's leading steps, without building a path of them.
+pub(crate) fn lookup_elements<'i>(item: Option<&'i Item>, elements: &[PathElement]) -> Option<&'i AttributeValue> {
+    let mut elements = elements.iter();
     let mut current = match elements.next()? {
         PathElement::Key { name, .. } => item?.get(name)?,
         PathElement::Index(_) => return None,
@@ -294,5 +334,30 @@ mod tests {
             ],
         );
         check(None, &[("attribute_not_exists(a)", true), ("a <> :n", true), ("a = :n", false), ("NOT a = :n", true)]);
+    }
+
+    #[test]
+    fn byte_search_is_linear_and_exact() {
+        let cases: &[(&[u8], &[u8], bool)] = &[
+            (b"", b"", true),
+            (b"abc", b"", true),
+            (b"", b"a", false),
+            (b"abc", b"abc", true),
+            (b"abc", b"abcd", false),
+            (b"aabaabaaa", b"aabaaa", true),
+            (b"abababc", b"ababc", true),
+            (b"abababd", b"ababc", false),
+            (b"xyz\x00\xff", b"\x00\xff", true),
+        ];
+        for (haystack, needle, want) in cases {
+            assert_eq!(contains_bytes(haystack, needle), *want, "{haystack:?} {needle:?}");
+        }
+        // The quadratic worst case for a window scan: answered in linear steps.
+        let mut haystack = vec![b'a'; 200_000];
+        let mut needle = vec![b'a'; 100_000];
+        needle.push(b'b');
+        assert!(!contains_bytes(&haystack, &needle));
+        haystack.push(b'b');
+        assert!(contains_bytes(&haystack, &needle));
     }
 }

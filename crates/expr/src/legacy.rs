@@ -416,8 +416,11 @@ pub fn attribute_updates<'m>(
 
 /// `AttributesToGet` as a projection.
 pub fn attributes_to_get(names: &[String]) -> Result<Projection, ExprError> {
-    for (i, name) in names.iter().enumerate() {
-        if names[..i].contains(name) {
+    // The first name seen before is reported. A set, not a scan of the earlier names: a 16 MB
+    // body holds over a million names.
+    let mut seen = std::collections::HashSet::with_capacity(names.len());
+    for name in names {
+        if !seen.insert(name.as_str()) {
             return Err(error::invalid_parameter(format!("Duplicate value in attribute name: {name}")));
         }
     }
@@ -815,6 +818,14 @@ mod tests {
         assert_eq!(
             attributes_to_get(&["a".into(), "b".into(), "a".into()]).unwrap_err().message,
             "One or more parameter values were invalid: Duplicate value in attribute name: a"
+        );
+        // A million names (a 16 MB body holds that many): the first repeated one is reported.
+        let mut many: Vec<String> = (0..1_000_000).map(|i| format!("a{i}")).collect();
+        many.push("a17".into());
+        many.push("a3".into());
+        assert_eq!(
+            attributes_to_get(&many).unwrap_err().message,
+            "One or more parameter values were invalid: Duplicate value in attribute name: a17"
         );
         let cases: &[(&[&str], &[&str], bool, bool, &str)] = &[
             (&["ConditionExpression"], &["Expected"], false, false,

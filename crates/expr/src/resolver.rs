@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use flywheel_types::{validate_value, AttributeValue};
+use flywheel_types::{check_attribute_name, validate_value, AttributeValue};
 
 use crate::error::{self, ExprError};
 
@@ -55,6 +55,7 @@ impl<'a> Resolver<'a> {
                 if name.is_empty() {
                     return Err(error::names_empty_value(key));
                 }
+                check_attribute_name(name).map_err(|e| ExprError::new(e.0))?;
                 total += key.len() + name.len();
             }
         }

@@ -89,6 +89,18 @@ impl Constraints {
         }
     }
 
+    /// Every member of a list of strings within length bounds; `shown` is how DynamoDB prints
+    /// the list. Reported once for the list, naming the member constraint.
+    pub fn members(&mut self, path: &str, shown: &str, min: usize, max: usize) {
+        self.push(
+            shown,
+            path,
+            &format!(
+                "satisfy constraint: [Member must have length less than or equal to {max}, Member must have length greater than or equal to {min}]"
+            ),
+        );
+    }
+
     /// Any collected violations as one ValidationException.
     pub fn finish(self) -> Result<(), ApiError> {
         match self.errors.len() {

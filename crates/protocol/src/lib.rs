@@ -154,7 +154,8 @@ fn decode_inner<'a, T: serde::Deserialize<'a>>(body: &'a [u8], envelope: bool) -
             let rest = &msg[start + wire::VALIDATION_MARKER.len()..];
             // serde_json appends " at line L column C"; DynamoDB's message has no position.
             let end = rest.rfind(" at line ").unwrap_or(rest.len());
-            if envelope {
+            // Some messages carry the envelope in every operation (attribute names too long).
+            if envelope && !rest.starts_with("1 validation error detected: ") {
                 ApiError::validation(format!("1 validation error detected: {}", &rest[..end]))
             } else {
                 ApiError::validation(&rest[..end])
@@ -267,6 +268,29 @@ mod tests {
             let e = decode_put(body).unwrap_err();
             assert_eq!((e.kind, e.message.as_str()), (ErrorKind::Validation, want), "{body}");
         }
+    }
+
+    #[test]
+    fn attribute_names_are_at_most_65535_bytes() {
+        // Item names at any depth; placeholders in ExpressionAttributeValues are not names. The
+        // message carries DynamoDB's envelope once, in PutItem's enveloped decoding too.
+        let ok = "n".repeat(65_535);
+        let long = "n".repeat(65_536);
+        let want = "1 validation error detected: Attribute name is too large, must be less than 65536 bytes";
+        assert!(decode_put(&format!(r#"{{"Item":{{"{ok}":{{"M":{{"{ok}":{{"S":"x"}}}}}}}}}}"#)).is_ok());
+        for body in [
+            format!(r#"{{"Item":{{"{long}":{{"S":"x"}}}}}}"#),
+            format!(r#"{{"Item":{{"m":{{"M":{{"{long}":{{"S":"x"}}}}}}}}}}"#),
+        ] {
+            let e = decode_put(&body).unwrap_err();
+            assert_eq!((e.kind, e.message.as_str()), (ErrorKind::Validation, want));
+            let e = decode_enveloped::<model::PutItemInput>(body.as_bytes()).unwrap_err();
+            assert_eq!(e.message, want);
+        }
+        let key = format!(r#"{{"Key":{{"{long}":{{"S":"x"}}}}}}"#);
+        assert_eq!(decode::<model::GetItemInput>(key.as_bytes()).unwrap_err().message, want);
+        let values = format!(r#"{{"ExpressionAttributeValues":{{":{long}":{{"S":"x"}}}}}}"#);
+        assert!(decode::<model::PutItemInput>(values.as_bytes()).is_ok());
     }
 
     #[test]

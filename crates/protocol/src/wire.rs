@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use base64::Engine as _;
-use flywheel_types::{validate_value, AttributeValue, Item, Number, NumberError};
+use flywheel_types::{check_attribute_name, validate_value, AttributeValue, Item, Number, NumberError};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
@@ -115,20 +115,42 @@ impl<'de> Visitor<'de> for ValueList {
     }
 }
 
+/// A map of attribute values keyed by attribute names (an item, a key, a map value), each name
+/// within DynamoDB's 64 KB.
 struct ValueMap;
 impl<'de> Visitor<'de> for ValueMap {
     type Value = BTreeMap<String, AttributeValue>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a map of attribute values")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut m = BTreeMap::new();
-        while let Some(k) = map.next_key::<String>()? {
-            let v = map.next_value_seed(ValueSeed)?;
-            m.insert(k, v);
-        }
-        Ok(m)
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        visit_value_map(map, |name| check_attribute_name(name).map_err(validation))
     }
+}
+
+/// `ExpressionAttributeValues`: keyed by placeholders, whose rules the expression crate checks.
+struct PlaceholderValueMap;
+impl<'de> Visitor<'de> for PlaceholderValueMap {
+    type Value = BTreeMap<String, AttributeValue>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a map of attribute values")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        visit_value_map(map, |_| Ok(()))
+    }
+}
+
+fn visit_value_map<'de, A: MapAccess<'de>>(
+    mut map: A,
+    check_key: impl Fn(&str) -> Result<(), A::Error>,
+) -> Result<BTreeMap<String, AttributeValue>, A::Error> {
+    let mut m = BTreeMap::new();
+    while let Some(k) = map.next_key::<String>()? {
+        check_key(&k)?;
+        let v = map.next_value_seed(ValueSeed)?;
+        m.insert(k, v);
+    }
+    Ok(m)
 }
 
 impl<'de> Visitor<'de> for ValueVisitor {
@@ -236,7 +258,23 @@ pub fn de_opt_item<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Item>, D::E
 
 /// `deserialize_with` for optional `ExpressionAttributeValues`.
 pub fn de_opt_values<'de, D: Deserializer<'de>>(d: D) -> Result<Option<HashMap<String, AttributeValue>>, D::Error> {
-    Ok(de_opt_item(d)?.map(|m| m.into_iter().collect()))
+    struct Opt;
+    impl<'de> Visitor<'de> for Opt {
+        type Value = Option<HashMap<String, AttributeValue>>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a map of attribute values")
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(PlaceholderValueMap).map(|m| Some(m.into_iter().collect()))
+        }
+    }
+    d.deserialize_option(Opt)
 }
 
 /// `deserialize_with` for an optional list of attribute values (`AttributeValueList`).

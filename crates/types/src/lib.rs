@@ -13,4 +13,4 @@ pub mod value;
 
 pub use key::KeyValue;
 pub use number::{Number, NumberError};
-pub use value::{item_size_bytes, validate_value, AttributeValue, Item, ValueError, ValueType};
+pub use value::{check_attribute_name, item_size_bytes, validate_value, AttributeValue, Item, ValueError, ValueType};

@@ -55,8 +55,14 @@ pub const INDEX_NAME_LENGTH_MAX: usize = 255;
 /// Attribute names in key schemas and attribute definitions: 1 to 255 bytes.
 pub const KEY_ATTRIBUTE_NAME_BYTES_MAX: usize = 255;
 
-/// Attribute names elsewhere: 1 to 65535 bytes.
+/// Attribute names elsewhere: 1 to 65535 bytes ("less than 64 KB", Developer Guide, "Naming
+/// rules"). Applies to every name in an item (nested map keys too), in a key, in
+/// ExpressionAttributeNames and in the legacy parameters.
 pub const ATTRIBUTE_NAME_BYTES_MAX: usize = 65535;
+
+/// Projected non-key attribute names of an index (`NonKeyAttributes`): 1 to 255 bytes (API
+/// Reference, `Projection`; Developer Guide, "Naming rules").
+pub const PROJECTED_ATTRIBUTE_NAME_BYTES_MAX: usize = 255;
 
 /// Tables per account and region (DynamoDB's default quota, adjustable there and here).
 pub const TABLES_PER_REGION_DEFAULT: usize = 2500;
@@ -82,6 +88,9 @@ pub const BATCH_WRITE_ITEMS_MAX: usize = 25;
 pub const BATCH_GET_KEYS_MAX: usize = 100;
 /// Actions in one TransactWriteItems or TransactGetItems.
 pub const TRANSACT_ITEMS_MAX: usize = 100;
+/// Aggregate size of the items in one TransactWriteItems ("DynamoDB transactions": "cannot
+/// exceed 4 MB"): the items its Puts write, and the keys of its other actions.
+pub const TRANSACTION_BYTES_MAX: usize = 4 * 1024 * 1024;
 
 /// Query and Scan stop reading at 1 MB of items per page, before any filter applies.
 pub const QUERY_PAGE_BYTES_MAX: usize = 1024 * 1024;
@@ -98,5 +107,7 @@ pub const WRITE_CAPACITY_UNIT_BYTES: usize = 1024;
 const _: () = assert!(SORT_KEY_BYTES_MAX < PARTITION_KEY_BYTES_MAX);
 const _: () = assert!(PARTITION_KEY_BYTES_MAX + SORT_KEY_BYTES_MAX < ITEM_SIZE_BYTES_MAX);
 const _: () = assert!(ITEM_SIZE_BYTES_MAX < QUERY_PAGE_BYTES_MAX);
+const _: () = assert!(ITEM_SIZE_BYTES_MAX < TRANSACTION_BYTES_MAX && TRANSACTION_BYTES_MAX < REQUEST_BODY_BYTES_MAX);
+const _: () = assert!(KEY_ATTRIBUTE_NAME_BYTES_MAX < ATTRIBUTE_NAME_BYTES_MAX);
 // The biased exponent of the number key encoding must fit in one byte.
 const _: () = assert!(NUMBER_EXPONENT_MAX - NUMBER_EXPONENT_MIN <= 255);

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::limits::NESTING_DEPTH_MAX;
+use crate::limits::{ATTRIBUTE_NAME_BYTES_MAX, NESTING_DEPTH_MAX};
 use crate::number::Number;
 
 /// An item: attribute name → value. Ordered so that encodings and responses are deterministic.
@@ -148,8 +148,26 @@ impl PartialEq for AttributeValue {
 
 impl Eq for AttributeValue {}
 
-fn set_eq<T: PartialEq>(a: &[T], b: &[T]) -> bool {
-    a.len() == b.len() && a.iter().all(|x| b.contains(x))
+/// Set equality in O(n log n): members are compared sorted (numbers by value, as `Number`'s
+/// order is numeric; binaries by bytes). Sets come from clients and hold up to ~400 KB of
+/// members, and comparisons run under a partition's writer, so a pairwise scan is not an option.
+/// Members are distinct (checked when decoded), so equal sorted sequences mean equal sets.
+fn set_eq<T: Ord>(a: &[T], b: &[T]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    if a == b {
+        // Same members in the same order: the common case of a set read back and compared.
+        return true;
+    }
+    sorted_refs(a) == sorted_refs(b)
+}
+
+/// The members of a set, sorted, without copying them.
+pub fn sorted_refs<T: Ord>(members: &[T]) -> Vec<&T> {
+    let mut refs: Vec<&T> = members.iter().collect();
+    refs.sort_unstable();
+    refs
 }
 
 /// DynamoDB's size of an item: the sum of attribute-name lengths and value sizes.
@@ -168,6 +186,18 @@ impl fmt::Display for ValueError {
 }
 
 impl std::error::Error for ValueError {}
+
+/// Checks an attribute name against DynamoDB's 64 KB limit. The message is DynamoDB's, which
+/// names the first size refused.
+pub fn check_attribute_name(name: &str) -> Result<(), ValueError> {
+    if name.len() > ATTRIBUTE_NAME_BYTES_MAX {
+        return Err(ValueError(format!(
+            "1 validation error detected: Attribute name is too large, must be less than {} bytes",
+            ATTRIBUTE_NAME_BYTES_MAX + 1
+        )));
+    }
+    Ok(())
+}
 
 /// Checks what DynamoDB checks of every attribute value it is given: non-empty sets without
 /// duplicates and nesting within 32 levels. (Number syntax and range are checked when parsed.)
@@ -225,9 +255,7 @@ fn has_duplicates<T: Ord>(v: &[T]) -> bool {
     if v.len() < 2 {
         return false;
     }
-    let mut refs: Vec<&T> = v.iter().collect();
-    refs.sort_unstable();
-    refs.windows(2).any(|w| w[0] == w[1])
+    sorted_refs(v).windows(2).any(|w| w[0] == w[1])
 }
 
 #[cfg(test)]
@@ -268,6 +296,36 @@ mod tests {
         assert_ne!(AttributeValue::Ss(vec!["a".into()]), AttributeValue::Ss(vec!["a".into(), "b".into()]));
         assert_eq!(AttributeValue::Ns(vec![n("1.0")]), AttributeValue::Ns(vec![n("1")]));
         assert_ne!(AttributeValue::S("1".into()), AttributeValue::N(n("1")));
+    }
+
+    #[test]
+    fn large_sets_compare_by_sorting() {
+        // 40,000 members, as fit in one item: equal in any order, numbers by value. (A pairwise
+        // comparison took ~18 s for this; nothing here depends on time.)
+        let strings: Vec<String> = (0..40_000).map(|i| format!("member-{i:05}")).collect();
+        let mut reversed = strings.clone();
+        reversed.reverse();
+        assert_eq!(AttributeValue::Ss(strings.clone()), AttributeValue::Ss(reversed.clone()));
+        reversed[0] = "other".into();
+        assert_ne!(AttributeValue::Ss(strings), AttributeValue::Ss(reversed));
+        let numbers: Vec<Number> = (0..40_000).map(|i| n(&i.to_string())).collect();
+        let scaled: Vec<Number> = (0..40_000).rev().map(|i| n(&format!("{i}.000e0"))).collect();
+        assert_eq!(AttributeValue::Ns(numbers), AttributeValue::Ns(scaled));
+        let binaries: Vec<Vec<u8>> = (0..40_000u32).map(|i| i.to_be_bytes().to_vec()).collect();
+        let mut shuffled = binaries.clone();
+        shuffled.rotate_left(12_345);
+        assert_eq!(AttributeValue::Bs(binaries), AttributeValue::Bs(shuffled));
+    }
+
+    #[test]
+    fn attribute_names_up_to_64_kb() {
+        assert!(check_attribute_name(&"a".repeat(ATTRIBUTE_NAME_BYTES_MAX)).is_ok());
+        assert_eq!(
+            check_attribute_name(&"a".repeat(ATTRIBUTE_NAME_BYTES_MAX + 1)),
+            Err(ValueError(
+                "1 validation error detected: Attribute name is too large, must be less than 65536 bytes".to_string()
+            ))
+        );
     }
 
     #[test]
