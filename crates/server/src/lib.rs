@@ -222,7 +222,7 @@ impl Server {
                     Err(e) => return failed(e, "unknown"),
                 };
                 match credentials.find_key(&parsed.access_key_id) {
-                    Some(key) => Caller::Key { parsed, key },
+                    Some(key) => Caller::Key { parsed, key: key.clone() },
                     None => {
                         return failed(
                             ApiError::new(ErrorKind::UnrecognizedClient, sigv4::UNKNOWN_ACCESS_KEY),
@@ -248,26 +248,30 @@ impl Server {
                 return answer;
             }
         };
+        let mut listing_filter = None;
         let region = match caller {
             Caller::Anyone { region } => region,
             Caller::Key { parsed, key } => {
-                if let Err(e) = parsed.verify(&signed(), &body, &key.secret_access_key) {
+                let unsigned_payload_allowed = !flywheel_protocol::access::changes_data(op);
+                if let Err(e) = parsed.verify(&signed(), &body, &key.secret_access_key, unsigned_payload_allowed) {
                     return failed(e, op.name());
                 }
                 let principal = Principal {
                     access_key_id: &parsed.access_key_id,
-                    key,
+                    key: &key,
                     region: &parsed.region,
                     account_id: &self.account_id,
                 };
-                if let Err(e) = principal.authorize(op, &body) {
+                if let Err(e) = principal.authorize(op, &body, flywheel_engine::streams::shard_iterator_stream_arn) {
                     tracing::debug!(operation = op.name(), access_key_id = %parsed.access_key_id, "access denied");
                     return failed(e, op.name());
                 }
+                listing_filter = principal.listing_filter(op);
                 parsed.region
             }
         };
-        let ctx = RequestContext::new(region, host);
+        let mut ctx = RequestContext::new(region, host);
+        ctx.listing_filter = listing_filter;
         let result = self.engine.dispatch(&ctx, op, &body).await;
         let table = ctx.table.get().cloned().unwrap_or_default();
         match result {
@@ -281,11 +285,11 @@ impl Server {
 }
 
 /// Who sent a request, as far as the headers tell before the body is read.
-enum Caller<'a> {
+enum Caller {
     /// Permissive mode: only the credential scope's region is known.
     Anyone { region: String },
     /// Verified mode: a known key whose signature is still to be checked against the body.
-    Key { parsed: sigv4::Parsed, key: &'a credentials::Key },
+    Key { parsed: sigv4::Parsed, key: Arc<credentials::Key> },
 }
 
 /// A server bound to its address, ready to run.
