@@ -119,3 +119,18 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_budget_holds_at_least_one_largest_request_and_answer() {
+        let parse = |args: &[&str]| Config::parse_from(std::iter::once("flywheel").chain(args.iter().copied()));
+        assert_eq!(parse(&[]).memory_budget_bytes(), Ok(crate::budget::default_budget_bytes()));
+        assert_eq!(parse(&["--memory-budget-mb", "96"]).memory_budget_bytes(), Ok(96 << 20));
+        let e = parse(&["--memory-budget-mb", "8"]).memory_budget_bytes().unwrap_err();
+        assert!(e.contains("at least 33"), "{e}");
+        assert_eq!(parse(&["--write-timeout", "2"]).write_timeout(), std::time::Duration::from_secs(2));
+    }
+}
