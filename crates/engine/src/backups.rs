@@ -430,6 +430,7 @@ impl Engine {
             .backups(&ctx.region)?
             .into_iter()
             .filter(|b| input.table_name.as_ref().is_none_or(|t| *t == b.table.name))
+            .filter(|b| ctx.may_list(&b.arn))
             .filter(|b| input.time_range_lower_bound.is_none_or(|lo| b.created >= lo))
             .filter(|b| input.time_range_upper_bound.is_none_or(|hi| b.created < hi))
             .filter(|_| !matches!(input.backup_type.as_deref(), Some("SYSTEM") | Some("AWS_BACKUP")))
@@ -493,12 +494,8 @@ impl Engine {
         c.table_name("targetTableName", &input.target_table_name);
         c.optional_table_name("sourceTableName", &input.source_table_name);
         c.finish()?;
-        let source_name = match (&input.source_table_name, &input.source_table_arn) {
-            (Some(n), _) => n.clone(),
-            (None, Some(arn)) => arn.rsplit_once(":table/").map(|(_, n)| n.to_string()).unwrap_or_default(),
-            (None, None) => {
-                return Err(ApiError::validation("Either SourceTableArn or SourceTableName must be specified"))
-            }
+        let Some(source_name) = input.source_table_name() else {
+            return Err(ApiError::validation("Either SourceTableArn or SourceTableName must be specified"));
         };
         let source = self.find_request_table(ctx, &source_name).ok_or_else(|| table_not_found(&source_name))?;
         let log = source.pitr.read().clone().ok_or_else(|| {

@@ -133,6 +133,9 @@ pub struct RequestContext {
     /// multi-table requests), so the server can label metrics without parsing the body again
     /// and without one label per name a client merely tried.
     pub table: std::sync::OnceLock<String>,
+    /// For a caller whose key has a policy: which entries (by ARN: tables, streams, backups)
+    /// ListTables, ListStreams and ListBackups may show. `None` shows everything.
+    pub listing_filter: Option<ListingFilter>,
 }
 
 impl RequestContext {
@@ -142,7 +145,24 @@ impl RequestContext {
             host: host.into(),
             request_id: new_request_id(),
             table: std::sync::OnceLock::new(),
+            listing_filter: None,
         }
+    }
+
+    /// Whether a listing may show the entry with this ARN. Filtering happens before paging, so
+    /// pages stay full and `LastEvaluated…` never names a hidden entry.
+    pub fn may_list(&self, arn: &str) -> bool {
+        self.listing_filter.as_ref().is_none_or(|f| (f.0)(arn))
+    }
+}
+
+/// A predicate on ARNs that narrows a listing (the server builds it from the caller's policy).
+#[derive(Clone)]
+pub struct ListingFilter(pub Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for ListingFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ListingFilter")
     }
 }
 

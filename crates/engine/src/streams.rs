@@ -359,6 +359,13 @@ impl Iterator {
     }
 }
 
+/// The ARN of the stream a shard iterator reads, as GetRecords will read it; `None` if the
+/// text is not an iterator. Authorisation checks this stream, so it must be what GetRecords
+/// decodes: both go through [`Iterator::decode`].
+pub fn shard_iterator_stream_arn(shard_iterator: &str) -> Option<String> {
+    Iterator::decode(shard_iterator).map(|it| it.stream_arn)
+}
+
 fn stream_not_found(arn: &str) -> ApiError {
     ApiError::not_found(format!("Requested resource not found: Stream: {arn} not found"))
 }
@@ -430,7 +437,7 @@ impl Engine {
         let mut all = Vec::new();
         for table in tables {
             let name = table.meta.read().name.clone();
-            for stream in table.streams.read().iter() {
+            for stream in table.streams.read().iter().filter(|s| ctx.may_list(&s.arn)) {
                 all.push(StreamSummary {
                     stream_arn: stream.arn.clone(),
                     table_name: name.clone(),

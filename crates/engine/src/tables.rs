@@ -695,6 +695,9 @@ impl Engine {
         let limit = input.limit.map_or(LIST_TABLES_LIMIT_MAX, |l| l as usize);
         let mut names: Vec<String> =
             self.tables.read().keys().filter(|(r, _)| *r == ctx.region).map(|(_, n)| n.clone()).collect();
+        if ctx.listing_filter.is_some() {
+            names.retain(|n| ctx.may_list(&self.arn(&ctx.region, n)));
+        }
         names.sort();
         let start = match &input.exclusive_start_table_name {
             Some(s) => names.partition_point(|n| n.as_str() <= s.as_str()),

@@ -692,6 +692,19 @@ pub struct RestoreInput {
     pub sse_specification_override: Option<SseSpecification>,
 }
 
+impl RestoreInput {
+    /// The table RestoreTableToPointInTime restores from: `SourceTableName`, or else the name
+    /// in `SourceTableArn`. One function, so that authorisation checks the table the engine
+    /// reads.
+    pub fn source_table_name(&self) -> Option<String> {
+        match (&self.source_table_name, &self.source_table_arn) {
+            (Some(name), _) => Some(name.clone()),
+            (None, Some(arn)) => Some(arn.rsplit_once(":table/").map(|(_, n)| n.to_string()).unwrap_or_default()),
+            (None, None) => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct PointInTimeRecoverySpecification {

@@ -68,6 +68,16 @@ pub struct Config {
     /// journal is kept at four times this, which bounds all buffered writes together.
     #[arg(long, env = "FLYWHEEL_MEMTABLE_MB", default_value_t = 64)]
     pub memtable_mb: u64,
+
+    /// MiB of request bodies and answers the server holds in flight at once, across all
+    /// connections; past it, requests get a 503 that SDKs retry. 0 (the default) is an eighth
+    /// of physical memory, between 33 MiB and 1 GiB.
+    #[arg(long, env = "FLYWHEEL_MEMORY_BUDGET_MB", default_value_t = 0)]
+    pub memory_budget_mb: u64,
+
+    /// Seconds a client may take no bytes of an answer before its connection is closed.
+    #[arg(long, env = "FLYWHEEL_WRITE_TIMEOUT", default_value_t = 30.0)]
+    pub write_timeout: f64,
 }
 
 impl Config {
@@ -75,6 +85,27 @@ impl Config {
     pub fn disk_options(&self) -> flywheel_storage::disk::DiskOptions {
         let mib = 1024 * 1024;
         flywheel_storage::disk::DiskOptions::new(self.cache_mb * mib, self.memtable_mb * mib)
+    }
+
+    /// The memory budget for bodies and answers in flight, in bytes.
+    pub fn memory_budget_bytes(&self) -> Result<usize, String> {
+        if self.memory_budget_mb == 0 {
+            return Ok(crate::budget::default_budget_bytes());
+        }
+        let bytes = usize::try_from(self.memory_budget_mb).ok().and_then(|mb| mb.checked_mul(1024 * 1024));
+        match bytes {
+            Some(b) if b >= crate::budget::BUDGET_BYTES_MIN => Ok(b),
+            _ => Err(format!(
+                "--memory-budget-mb must be at least {} (one largest request and its answer)",
+                crate::budget::BUDGET_BYTES_MIN.div_ceil(1024 * 1024)
+            )),
+        }
+    }
+
+    /// How long a client may take no bytes of an answer.
+    pub fn write_timeout(&self) -> std::time::Duration {
+        let s = self.write_timeout;
+        std::time::Duration::from_secs_f64(if s.is_finite() { s.clamp(0.001, 86_400.0) } else { 30.0 })
     }
 
     /// The engine settings this configuration asks for.
@@ -86,5 +117,20 @@ impl Config {
             tables_per_region_max: self.tables_per_region_max,
             ..flywheel_engine::EngineConfig::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_budget_holds_at_least_one_largest_request_and_answer() {
+        let parse = |args: &[&str]| Config::parse_from(std::iter::once("flywheel").chain(args.iter().copied()));
+        assert_eq!(parse(&[]).memory_budget_bytes(), Ok(crate::budget::default_budget_bytes()));
+        assert_eq!(parse(&["--memory-budget-mb", "96"]).memory_budget_bytes(), Ok(96 << 20));
+        let e = parse(&["--memory-budget-mb", "8"]).memory_budget_bytes().unwrap_err();
+        assert!(e.contains("at least 33"), "{e}");
+        assert_eq!(parse(&["--write-timeout", "2"]).write_timeout(), std::time::Duration::from_secs(2));
     }
 }

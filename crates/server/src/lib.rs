@@ -7,7 +7,9 @@
 //! tables a request touches (protocol).
 
 pub mod admin;
+pub mod allocator;
 pub mod auth;
+pub mod budget;
 pub mod config;
 pub mod credentials;
 pub mod sigv4;
@@ -24,7 +26,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use flywheel_engine::{Engine, RequestContext};
 use flywheel_protocol::{ApiError, ErrorKind, CONTENT_TYPE};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE as CT};
 use hyper::{Method, Request, Response, StatusCode};
@@ -37,50 +39,11 @@ use tokio_rustls::TlsAcceptor;
 pub use config::Config;
 use credentials::{Credentials, Principal};
 
-/// Largest request body accepted: DynamoDB's 16 MB plus room for JSON framing.
-const REQUEST_BODY_BYTES_MAX: usize = flywheel_types::limits::REQUEST_BODY_BYTES_MAX + 64 * 1024;
-
 /// How long a client may take to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How long a client may pause while sending its request body (bytes must keep coming).
-const BODY_READ_STALL_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Reads a request body up to the size limit, giving up if the client stops sending.
-async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
-    let mut body = Limited::new(body, REQUEST_BODY_BYTES_MAX);
-    // Most bodies arrive as one frame: keep it as is, and copy only when a second one comes.
-    let mut first: Option<Bytes> = None;
-    let mut buffer = bytes::BytesMut::new();
-    loop {
-        let frame = match tokio::time::timeout(BODY_READ_STALL_TIMEOUT, body.frame()).await {
-            Err(_) => {
-                return Err(ApiError::serialization("The request body could not be read: the client stopped sending"))
-            }
-            Ok(None) if buffer.is_empty() => return Ok(first.unwrap_or_default()),
-            Ok(None) => return Ok(buffer.freeze()),
-            Ok(Some(Err(e))) => {
-                return Err(if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-                    ApiError::validation("Request size exceeded the maximum allowed size of 16777216 bytes")
-                } else {
-                    ApiError::serialization("The request body could not be read")
-                })
-            }
-            Ok(Some(Ok(frame))) => frame,
-        };
-        if let Ok(data) = frame.into_data() {
-            match first.take() {
-                None if buffer.is_empty() => first = Some(data),
-                earlier => {
-                    if let Some(earlier) = earlier {
-                        buffer.extend_from_slice(&earlier);
-                    }
-                    buffer.extend_from_slice(&data);
-                }
-            }
-        }
-    }
-}
+/// How long a client may take no bytes of an answer before its connection is closed.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long shutdown waits for in-flight requests before closing anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -102,6 +65,10 @@ pub struct Server {
     account_id: String,
     requests: AtomicU64,
     metrics: RequestMetrics,
+    /// Memory for request bodies and answers in flight (`budget.rs`).
+    budget: budget::MemoryBudget,
+    /// How long a client may take no bytes of an answer before its connection is closed.
+    write_timeout: Duration,
 }
 
 /// The request counter and latency histogram of one operation on one table.
@@ -159,7 +126,23 @@ fn error_response(e: &ApiError) -> Response<Full<Bytes>> {
 
 impl Server {
     pub fn new(engine: Engine, auth: Auth, account_id: String) -> Server {
-        Server { engine, auth, account_id, requests: AtomicU64::new(0), metrics: RequestMetrics::default() }
+        Server {
+            engine,
+            auth,
+            account_id,
+            requests: AtomicU64::new(0),
+            metrics: RequestMetrics::default(),
+            budget: budget::MemoryBudget::new(budget::default_budget_bytes()),
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
+        }
+    }
+
+    /// The same server with this memory budget for bodies and answers in flight and this
+    /// write timeout.
+    pub fn with_limits(mut self, budget_bytes: usize, write_timeout: Duration) -> Server {
+        self.budget = budget::MemoryBudget::new(budget_bytes);
+        self.write_timeout = write_timeout;
+        self
     }
 
     pub fn engine(&self) -> &Engine {
@@ -220,7 +203,7 @@ impl Server {
                     Err(e) => return failed(e, "unknown"),
                 };
                 match credentials.find_key(&parsed.access_key_id) {
-                    Some(key) => Caller::Key { parsed, key },
+                    Some(key) => Caller::Key { parsed, key: key.clone() },
                     None => {
                         return failed(
                             ApiError::new(ErrorKind::UnrecognizedClient, sigv4::UNKNOWN_ACCESS_KEY),
@@ -237,7 +220,7 @@ impl Server {
             Ok(op) => op,
             Err(e) => return failed(e, "unknown"),
         };
-        let body = match read_body(body).await {
+        let (body, _held) = match budget::read_body(&self.budget, &parts.headers, body).await {
             Ok(b) => b,
             Err(e) => {
                 let mut answer = failed(e, op.name());
@@ -246,26 +229,30 @@ impl Server {
                 return answer;
             }
         };
+        let mut listing_filter = None;
         let region = match caller {
             Caller::Anyone { region } => region,
             Caller::Key { parsed, key } => {
-                if let Err(e) = parsed.verify(&signed(), &body, &key.secret_access_key) {
+                let unsigned_payload_allowed = !flywheel_protocol::access::changes_data(op);
+                if let Err(e) = parsed.verify(&signed(), &body, &key.secret_access_key, unsigned_payload_allowed) {
                     return failed(e, op.name());
                 }
                 let principal = Principal {
                     access_key_id: &parsed.access_key_id,
-                    key,
+                    key: &key,
                     region: &parsed.region,
                     account_id: &self.account_id,
                 };
-                if let Err(e) = principal.authorize(op, &body) {
+                if let Err(e) = principal.authorize(op, &body, flywheel_engine::streams::shard_iterator_stream_arn) {
                     tracing::debug!(operation = op.name(), access_key_id = %parsed.access_key_id, "access denied");
                     return failed(e, op.name());
                 }
+                listing_filter = principal.listing_filter(op);
                 parsed.region
             }
         };
-        let ctx = RequestContext::new(region, host);
+        let mut ctx = RequestContext::new(region, host);
+        ctx.listing_filter = listing_filter;
         // The engine contains a panic in the request (answering InternalServerError and logging
         // the request id), so the id it logged is the one the client gets.
         let result = self.engine.dispatch(&ctx, op, &body).await;
@@ -285,11 +272,11 @@ impl Server {
 }
 
 /// Who sent a request, as far as the headers tell before the body is read.
-enum Caller<'a> {
+enum Caller {
     /// Permissive mode: only the credential scope's region is known.
     Anyone { region: String },
     /// Verified mode: a known key whose signature is still to be checked against the body.
-    Key { parsed: sigv4::Parsed, key: &'a credentials::Key },
+    Key { parsed: sigv4::Parsed, key: Arc<credentials::Key> },
 }
 
 /// A server bound to its address, ready to run.
@@ -441,13 +428,21 @@ async fn serve_connection<I>(io: I, server: Arc<Server>, mut stop: watch::Receiv
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let write_timeout = server.write_timeout;
     let service = hyper::service::service_fn(move |req| {
         let server = server.clone();
-        async move { Ok::<_, Infallible>(server.handle(req).await) }
+        async move {
+            let set_aside = match budget::reserve_answer(&server.budget, req.headers(), error_response) {
+                Ok(set_aside) => set_aside,
+                Err(refused) => return Ok::<_, Infallible>(budget::unbudgeted(*refused).await),
+            };
+            let answer = server.handle(req).await;
+            Ok(budget::admit_answer(&server.budget, set_aside, answer, error_response).await)
+        }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.keep_alive(true).timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
-    let conn = builder.serve_connection(TokioIo::new(io), service);
+    let conn = builder.serve_connection(TokioIo::new(budget::WriteTimeout::new(io, write_timeout)), service);
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}
@@ -498,7 +493,9 @@ pub async fn bind(config: &Config) -> Result<Bound, Box<dyn std::error::Error + 
         listener,
         max_connections,
         admin,
-        server: Arc::new(Server::new(engine, auth, account_id)),
+        server: Arc::new(
+            Server::new(engine, auth, account_id).with_limits(config.memory_budget_bytes()?, config.write_timeout()),
+        ),
         tls,
         auth_mode,
     })

@@ -17,8 +17,14 @@
 //! presigned request may also sign `UNSIGNED-PAYLOAD`; nothing else that differs from the body's
 //! digest is accepted.
 //!
-//! Not checked: `X-Amz-Expires` (DynamoDB, like the other JSON services, applies only the clock
-//! window to presigned requests), and session tokens (accepted as signed, never validated).
+//! Beyond DynamoDB's own checks, the signature must bind the operation: `X-Amz-Target` and
+//! `Content-Type` (when sent) and, in the header form, the date header must be among the signed
+//! headers; an operation that changes data must sign its payload (no `UNSIGNED-PAYLOAD`); a
+//! presigned request expires after `X-Amz-Expires` seconds (as well as outside the clock
+//! window); the headers and query parameters a signature depends on may appear only once; a
+//! credential scope's region may not contain `:` (it becomes a segment of ARNs).
+//!
+//! Not checked: session tokens (accepted as signed, never validated).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -47,6 +53,21 @@ pub const UNKNOWN_ACCESS_KEY: &str = "The security token included in the request
 
 /// The payload hash a signer uses when it does not sign the body.
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+
+/// Flywheel's message for an operation that changes data, signed without its body.
+pub const UNSIGNED_PAYLOAD_REFUSED: &str =
+    "UNSIGNED-PAYLOAD is accepted only for operations that read: sign the body of a request that changes data.";
+
+/// The longest `X-Amz-Expires` SigV4 allows: seven days.
+pub const PRESIGNED_EXPIRES_SECONDS_MAX: i64 = 7 * 24 * 3600;
+
+/// Headers a signed request may carry at most once.
+const SINGLE_HEADERS: [&str; 7] =
+    ["authorization", "host", "x-amz-date", "date", "x-amz-target", "content-type", "x-amz-content-sha256"];
+
+/// Query parameters of a presigned request that may appear at most once.
+const SINGLE_QUERY_PARAMETERS: [&str; 6] =
+    ["X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Signature"];
 
 /// The parts of a request a signature covers.
 pub struct Request<'a> {
@@ -92,6 +113,18 @@ pub fn parse(request: &Request<'_>, now: i64) -> Result<Parsed, ApiError> {
     let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok());
     let query = request.query.map(query_pairs).unwrap_or_default();
     let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    // A header or parameter the signature depends on, sent twice, could be read one way here
+    // and another way by whatever reads it next: refuse rather than pick one.
+    for name in SINGLE_HEADERS {
+        if request.headers.get_all(name).iter().count() > 1 {
+            return Err(invalid(format!("Found more than one '{name}' header.")));
+        }
+    }
+    for name in SINGLE_QUERY_PARAMETERS {
+        if query.iter().filter(|(k, _)| k == name).count() > 1 {
+            return Err(invalid(format!("Found more than one '{name}' query-string parameter.")));
+        }
+    }
     let authorization = header("authorization");
     let presigned = param("X-Amz-Algorithm").is_some();
     if authorization.is_some() && presigned {
@@ -99,6 +132,8 @@ pub fn parse(request: &Request<'_>, now: i64) -> Result<Parsed, ApiError> {
             "Found both 'X-Amz-Algorithm' as a query-string param and 'Authorization' as HTTP header.",
         ));
     }
+    // Which header carried the date (header form only; presigned requests sign it in the query).
+    let mut date_header: Option<&str> = None;
     let (algorithm, credential, signed_headers, signature, date) = if let Some(authorization) = authorization {
         let authorization = authorization.trim();
         if !authorization.starts_with("AWS4-") {
@@ -121,8 +156,14 @@ pub fn parse(request: &Request<'_>, now: i64) -> Result<Parsed, ApiError> {
             }
         }
         let date = match (header("x-amz-date"), header("date")) {
-            (Some(d), _) => Some(d.to_string()),
-            (None, Some(d)) => Some(http_date_to_basic(d).unwrap_or_else(|| d.to_string())),
+            (Some(d), _) => {
+                date_header = Some("x-amz-date");
+                Some(d.to_string())
+            }
+            (None, Some(d)) => {
+                date_header = Some("date");
+                Some(http_date_to_basic(d).unwrap_or_else(|| d.to_string()))
+            }
             (None, None) => None,
         };
         let mut missing = String::new();
@@ -180,6 +221,24 @@ pub fn parse(request: &Request<'_>, now: i64) -> Result<Parsed, ApiError> {
             format_basic_date(now)
         )));
     }
+    if presigned {
+        if let Some(expires) = param("X-Amz-Expires") {
+            let seconds = expires.parse::<i64>().ok().filter(|s| (1..=PRESIGNED_EXPIRES_SECONDS_MAX).contains(s));
+            let Some(seconds) = seconds else {
+                return Err(incomplete(format!(
+                    "X-Amz-Expires must be a whole number of seconds from 1 to {PRESIGNED_EXPIRES_SECONDS_MAX}, \
+                     not '{expires}'."
+                )));
+            };
+            if signed_at + seconds < now {
+                return Err(invalid(format!(
+                    "Signature expired: {date} is now earlier than {} ({} - {seconds} sec.)",
+                    format_basic_date(now - seconds),
+                    format_basic_date(now)
+                )));
+            }
+        }
+    }
     let signed_headers: Vec<String> = signed_headers.split(';').map(str::to_ascii_lowercase).collect();
     if !signed_headers.iter().any(|h| h == "host") {
         return Err(invalid("'Host' must be a 'SignedHeader' in the AWS Authorization."));
@@ -195,7 +254,8 @@ pub fn parse(request: &Request<'_>, now: i64) -> Result<Parsed, ApiError> {
         )));
     };
     let mut wrong = Vec::new();
-    if region.is_empty() {
+    // The region becomes part of ARNs that policies match colon by colon: it may not add colons.
+    if region.is_empty() || region.contains(':') {
         wrong.push(format!("Credential should be scoped to a valid region, not '{region}'."));
     }
     if *service != SERVICE {
@@ -214,6 +274,20 @@ pub fn parse(request: &Request<'_>, now: i64) -> Result<Parsed, ApiError> {
     if !wrong.is_empty() {
         return Err(invalid(wrong.join(" ")));
     }
+    // What decides the operation and how its body is read must be signed too, or a captured
+    // request could be replayed as another operation: the target, the content type, and (in
+    // the header form) the date.
+    for (name, shown) in [("x-amz-target", "X-Amz-Target"), ("content-type", "Content-Type")] {
+        if request.headers.contains_key(name) && !signed_headers.iter().any(|h| h == name) {
+            return Err(invalid(format!("'{shown}' must be a 'SignedHeader' in the AWS Authorization.")));
+        }
+    }
+    if let Some(name) = date_header {
+        if !signed_headers.iter().any(|h| h == name) {
+            let shown = if name == "date" { "Date" } else { "X-Amz-Date" };
+            return Err(invalid(format!("'{shown}' must be a 'SignedHeader' in the AWS Authorization.")));
+        }
+    }
     Ok(Parsed {
         access_key_id: key.to_string(),
         region: region.to_string(),
@@ -227,7 +301,15 @@ pub fn parse(request: &Request<'_>, now: i64) -> Result<Parsed, ApiError> {
 
 impl Parsed {
     /// Checks the signature against `secret` and the request's `body`.
-    pub fn verify(&self, request: &Request<'_>, body: &[u8], secret: &str) -> Result<(), ApiError> {
+    /// `unsigned_payload_allowed` is false for operations that change data: their body must be
+    /// signed, or a captured signature would carry any body.
+    pub fn verify(
+        &self,
+        request: &Request<'_>,
+        body: &[u8],
+        secret: &str,
+        unsigned_payload_allowed: bool,
+    ) -> Result<(), ApiError> {
         let body_hash = hex::encode(Sha256::digest(body));
         let declared = request.headers.get("x-amz-content-sha256").map(|v| String::from_utf8_lossy(v.as_bytes()));
         let candidates: Vec<&str> = match declared.as_deref() {
@@ -250,6 +332,9 @@ impl Parsed {
             mac.update(to_sign.as_bytes());
             // Constant-time comparison: a timing difference must not reveal how much matched.
             if mac.verify_slice(&provided).is_ok() {
+                if payload_hash == UNSIGNED_PAYLOAD && !unsigned_payload_allowed {
+                    return Err(invalid(UNSIGNED_PAYLOAD_REFUSED));
+                }
                 return Ok(());
             }
             // What DynamoDB tells the client, the operator gets in the log instead.
@@ -850,6 +935,89 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_signature_must_bind_the_operation() {
+        use ErrorKind::*;
+        let scope = "AKID/20240101/us-east-1/dynamodb/aws4_request";
+        let host = ("host", "localhost");
+        let date = ("x-amz-date", "20240101T001500Z");
+        let target = ("x-amz-target", "DynamoDB_20120810.GetItem");
+        let json = ("content-type", "application/x-amz-json-1.0");
+        let all = authorization(scope, "content-type;host;x-amz-date;x-amz-target");
+        assert!(parse_with(&[host, date, target, json, ("authorization", &all)], None).is_ok());
+        let must_sign =
+            |what: &str| (InvalidSignature, format!("'{what}' must be a 'SignedHeader' in the AWS Authorization."));
+        let no_target = authorization(scope, "content-type;host;x-amz-date");
+        assert_eq!(
+            message(parse_with(&[host, date, target, json, ("authorization", &no_target)], None)),
+            must_sign("X-Amz-Target")
+        );
+        let no_type = authorization(scope, "host;x-amz-date;x-amz-target");
+        assert_eq!(
+            message(parse_with(&[host, date, target, json, ("authorization", &no_type)], None)),
+            must_sign("Content-Type")
+        );
+        let no_date = authorization(scope, "content-type;host;x-amz-target");
+        assert_eq!(
+            message(parse_with(&[host, date, target, json, ("authorization", &no_date)], None)),
+            must_sign("X-Amz-Date")
+        );
+        // Two Authorization headers: neither is picked.
+        assert_eq!(
+            message(parse_with(&[host, date, target, json, ("authorization", &all), ("authorization", &all)], None)),
+            (InvalidSignature, "Found more than one 'authorization' header.".to_string())
+        );
+        // A region with a colon would add a segment to every ARN it names.
+        let colon = authorization("AKID/20240101/a:b/dynamodb/aws4_request", "host;x-amz-date");
+        assert_eq!(
+            message(parse_with(&[host, date, ("authorization", &colon)], None)),
+            (InvalidSignature, "Credential should be scoped to a valid region, not 'a:b'.".to_string())
+        );
+    }
+
+    #[test]
+    fn presigned_requests_expire() {
+        let query = |date: &str, expires: &str| {
+            format!(
+                "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKID%2F20240101%2Fus-east-1%2Fdynamodb%2Faws4_request\
+                 &X-Amz-Date={date}&X-Amz-Expires={expires}&X-Amz-SignedHeaders=host&X-Amz-Signature=00"
+            )
+        };
+        let host = [("host", "localhost")];
+        // NOW is 00:20:00; signed at 00:15:00.
+        assert!(parse_with(&host, Some(&query("20240101T001500Z", "300"))).is_ok());
+        assert_eq!(
+            message(parse_with(&host, Some(&query("20240101T001500Z", "299")))),
+            (
+                ErrorKind::InvalidSignature,
+                "Signature expired: 20240101T001500Z is now earlier than 20240101T001501Z (20240101T002000Z - 299 sec.)"
+                    .to_string()
+            )
+        );
+        for bad in ["0", "-5", "604801", "soon"] {
+            let (kind, text) = message(parse_with(&host, Some(&query("20240101T001500Z", bad))));
+            assert_eq!(kind, ErrorKind::IncompleteSignature, "{bad}");
+            assert!(text.starts_with("X-Amz-Expires must be"), "{bad}: {text}");
+        }
+        let twice = format!("{}&X-Amz-Expires=900", query("20240101T001500Z", "300"));
+        assert_eq!(message(parse_with(&host, Some(&twice))).0, ErrorKind::InvalidSignature);
+    }
+
+    #[test]
+    fn unsigned_payloads_only_for_reads() {
+        let body = br#"{"TableName":"T"}"#;
+        let mut map = headers(&[("host", "localhost"), ("x-amz-target", "DynamoDB_20120810.DeleteItem")]);
+        map.insert("x-amz-content-sha256", HeaderValue::from_static(UNSIGNED_PAYLOAD));
+        sign_request(&mut map, body, "secret", NOW);
+        let request = Request { method: "POST", path: "/", query: None, headers: &map };
+        let parsed = parse(&request, now()).unwrap();
+        assert_eq!(parsed.verify(&request, body, "secret", true), Ok(()));
+        assert_eq!(
+            parsed.verify(&request, body, "secret", false),
+            Err(ApiError::new(ErrorKind::InvalidSignature, UNSIGNED_PAYLOAD_REFUSED))
+        );
+    }
+
     /// Signs a request the way an SDK does, for round trips through parse and verify.
     fn sign_request(map: &mut HeaderMap, body: &[u8], secret: &str, date: &str) {
         map.insert("x-amz-date", HeaderValue::from_str(date).unwrap());
@@ -870,7 +1038,7 @@ mod tests {
 
     fn verify_with(map: &HeaderMap, body: &[u8], secret: &str) -> Result<(), ApiError> {
         let request = Request { method: "POST", path: "/", query: None, headers: map };
-        parse(&request, now())?.verify(&request, body, secret)
+        parse(&request, now())?.verify(&request, body, secret, true)
     }
 
     #[test]
@@ -928,8 +1096,8 @@ mod tests {
             let parsed = parse(&request, now()).unwrap();
             assert_eq!(parsed.access_key_id, "AKID");
             assert_eq!(parsed.region, "us-east-1");
-            assert_eq!(parsed.verify(&request, body, "secret"), Ok(()), "{payload}");
-            assert!(parsed.verify(&request, body, "wrong").is_err());
+            assert_eq!(parsed.verify(&request, body, "secret", true), Ok(()), "{payload}");
+            assert!(parsed.verify(&request, body, "wrong", true).is_err());
         }
     }
 }

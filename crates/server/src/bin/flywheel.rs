@@ -6,8 +6,10 @@ use flywheel_server::{bind, shutdown_signal, Config, Stopped};
 /// mimalloc instead of glibc's malloc: requests allocate and free many short-lived buffers of
 /// about an item's size, which glibc serves from its slower bins (`_int_malloc` and
 /// `malloc_consolidate` and their kin were about 13% of a durable PutItem profile). See docs/benchmarks.md.
+/// Blocks of 128 KiB and more are mapped directly, so memory goes back to the system when a
+/// burst of large requests ends (`allocator.rs`).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: flywheel_server::allocator::Allocator = flywheel_server::allocator::Allocator;
 
 fn main() -> std::process::ExitCode {
     // `flywheel backup|restore|export|import …`: offline tools with their own command line.
