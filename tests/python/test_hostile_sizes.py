@@ -287,6 +287,39 @@ def test_index_key_and_projected_names_up_to_255_bytes(ddb_raw):
     )
 
 
+def test_update_table_index_key_and_projected_names_up_to_255_bytes(ddb_raw, table):
+    # UpdateTable's GlobalSecondaryIndexUpdates.Create follows CreateTable's rules: key attribute
+    # names and projected non-key attribute names are at most 255 bytes.
+    long_name = "k" * 256
+
+    def add_index(index_key, non_key):
+        return ddb_raw.update_table(
+            TableName=table,
+            AttributeDefinitions=[{"AttributeName": index_key, "AttributeType": "S"}],
+            GlobalSecondaryIndexUpdates=[{"Create": {
+                "IndexName": "gsi",
+                "KeySchema": [{"AttributeName": index_key, "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": [non_key]},
+            }}],
+        )
+
+    with pytest.raises(ClientError) as e:
+        add_index(long_name, "x")
+    code, message, _ = support.error_of(e)
+    assert code == "ValidationException"
+    assert (f"Value '{long_name}' at 'globalSecondaryIndexUpdates.1.member.create.keySchema.1.member."
+            "attributeName' failed to satisfy constraint: Member must have length less than or equal "
+            "to 255") in message
+    with pytest.raises(ClientError) as e:
+        add_index("g", long_name)
+    code, message, _ = support.error_of(e)
+    assert code == "ValidationException"
+    assert (f"Value '[{long_name}]' at 'globalSecondaryIndexUpdates.1.member.create.projection."
+            "nonKeyAttributes' failed to satisfy constraint") in message
+    # Nothing was created by the refused requests.
+    assert "GlobalSecondaryIndexes" not in ddb_raw.describe_table(TableName=table)["Table"]
+
+
 @pytest.mark.timeout(60)
 def test_transaction_over_4_mb_is_refused(ddb, table):
     # The items of one TransactWriteItems may total at most 4 MB: 11 items of 390,000 bytes are

@@ -99,9 +99,9 @@ fn plan_create(
     definitions: &Option<Vec<AttributeDefinition>>,
 ) -> Result<IndexMeta, ApiError> {
     let mut c = flywheel_protocol::constraints::Constraints::new();
-    c.table_name("globalSecondaryIndexUpdates.1.member.create.indexName", &create.index_name);
-    c.required("globalSecondaryIndexUpdates.1.member.create.keySchema", &create.key_schema);
-    c.required("globalSecondaryIndexUpdates.1.member.create.projection", &create.projection);
+    // The same shape rules as CreateTable's indexes: name, key schema (key attribute names of at
+    // most 255 bytes), projection (projected names of at most 255 bytes), throughput.
+    crate::tables::check_index_shape(&mut c, "globalSecondaryIndexUpdates.1.member.create", create);
     c.finish()?;
     let name = create.index_name.clone().unwrap_or_default();
     if meta.indexes.iter().any(|i| i.name == name) {

@@ -302,7 +302,7 @@ fn check_throughput_and_stream(
 }
 
 /// Request-shape constraints of one index definition.
-fn check_index_shape(c: &mut Constraints, path: &str, index: &SecondaryIndex) {
+pub(crate) fn check_index_shape(c: &mut Constraints, path: &str, index: &SecondaryIndex) {
     c.table_name(&format!("{path}.indexName"), &index.index_name);
     c.required(&format!("{path}.keySchema"), &index.key_schema);
     c.required(&format!("{path}.projection"), &index.projection);
