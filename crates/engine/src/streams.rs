@@ -165,10 +165,21 @@ fn record_key(shard: usize, seq: u64) -> Vec<u8> {
     k
 }
 
+/// The sequence number in a record's key. `record_key` always writes 10 bytes; a shorter key can
+/// only come from a damaged store, and reads as 0 (trimmed first) rather than panicking a reader.
 fn seq_of(key: &[u8]) -> u64 {
     let mut b = [0u8; 8];
-    b.copy_from_slice(&key[2..10]);
+    if let Some(seq) = key.get(2..10) {
+        b.copy_from_slice(seq);
+    }
     u64::from_be_bytes(b)
+}
+
+/// A stored record's value: its creation time in milliseconds, then its JSON. `None` for a value
+/// too short to hold the time, which only a damaged store can hold.
+fn split_record(value: &[u8]) -> Option<(u64, &[u8])> {
+    let (ms, json) = value.split_first_chunk::<8>()?;
+    Some((u64::from_be_bytes(*ms), json))
 }
 
 /// Sequence numbers as DynamoDB Streams shows them: decimal strings of 21 digits.
@@ -603,11 +614,16 @@ impl Engine {
                 exhausted = false;
                 break;
             }
+            let Some((_, json)) = split_record(&v) else {
+                tracing::error!(stream = %stream.arn, "skipping a damaged stream record");
+                next = seq_of(&k) + 1;
+                continue;
+            };
             if count > 0 {
                 out.push(b',');
             }
-            out.extend_from_slice(&v[8..]);
-            bytes += v.len() - 8;
+            out.extend_from_slice(json);
+            bytes += json.len();
             count = count.saturating_add(1);
             next = seq_of(&k) + 1;
         }
@@ -646,9 +662,9 @@ impl Engine {
                 let mut last_deleted = None;
                 for entry in stream.tree.range(Bound::Included(&lo), Bound::Excluded(&hi), false).take(10_000) {
                     let (k, v) = entry.map_err(storage_error)?;
-                    let mut ms = [0u8; 8];
-                    ms.copy_from_slice(&v[..8]);
-                    if u64::from_be_bytes(ms) >= cutoff_ms {
+                    // A damaged record (no time) is past any retention: trim it.
+                    let created_ms = split_record(&v).map_or(0, |(ms, _)| ms);
+                    if created_ms >= cutoff_ms {
                         break;
                     }
                     last_deleted = Some(seq_of(&k));
@@ -739,5 +755,15 @@ mod tests {
         let (lo, hi) = shard_range(3, 5);
         assert!(lo.as_slice() <= record_key(3, 5).as_slice() && record_key(3, u64::MAX).as_slice() < hi.as_slice());
         assert_eq!(seq_of(&record_key(2, 77)), 77);
+    }
+
+    #[test]
+    fn damaged_records_read_without_panicking() {
+        // Only a damaged store holds these; readers and the trimmer must not panic on them.
+        assert_eq!(seq_of(&[0, 3, 1]), 0);
+        assert_eq!(split_record(&[1, 2, 3]), None);
+        let mut value = 42u64.to_be_bytes().to_vec();
+        value.extend_from_slice(b"{}");
+        assert_eq!(split_record(&value), Some((42, &b"{}"[..])));
     }
 }
