@@ -52,7 +52,8 @@ pub struct EngineConfig {
     pub account_id: String,
     /// Most tables per region.
     pub tables_per_region_max: usize,
-    /// How often the TTL sweeper looks for expired items.
+    /// How often the TTL sweeper looks for expired items (it reads only the expiry index's
+    /// entries due by now, so a short interval is cheap).
     pub ttl_scan_interval: std::time::Duration,
     /// How long stream records stay readable.
     pub stream_retention: std::time::Duration,
@@ -63,7 +64,7 @@ impl Default for EngineConfig {
         EngineConfig {
             account_id: "000000000000".to_string(),
             tables_per_region_max: flywheel_types::limits::TABLES_PER_REGION_DEFAULT,
-            ttl_scan_interval: std::time::Duration::from_secs(600),
+            ttl_scan_interval: std::time::Duration::from_secs(1),
             stream_retention: std::time::Duration::from_secs(24 * 3600),
         }
     }
@@ -233,8 +234,15 @@ pub(crate) fn load_table(
         Some(pm) => Some(Arc::new(backups::PitrLog::open(pm.clone(), storage.open_tree(&pm.tree)?)?)),
         None => None,
     };
+    let expiry = match (&meta.expiry, &meta.ttl_attribute) {
+        (Some(em), Some(attribute)) => {
+            Some(Arc::new(ttl::ExpiryIndex::new(attribute.clone(), storage.open_tree(&em.tree)?, em.built)))
+        }
+        _ => None,
+    };
     let table = Table::new(meta, items, &stats, indexes, streams);
     *table.pitr.write() = pitr;
+    *table.expiry.write() = expiry;
     Ok(table)
 }
 
@@ -264,6 +272,7 @@ fn load_entries(
             Ok(mut meta) => {
                 if from == b"table\0" {
                     repair_tree_names(storage, catalog, &mut meta);
+                    repair_expiry_index(storage, catalog, &mut meta);
                 }
                 // A panic here is a bug in loading, not a reason for no table to serve.
                 match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| load_table(storage, catalog, meta))) {
@@ -303,11 +312,28 @@ fn repair_tree_names(storage: &dyn Storage, catalog: &TreeHandle, meta: &mut Tab
             tracing::warn!(table = %meta.name, index = %meta.indexes[i].name, "index had an unusable tree name; rebuilding it");
         }
     }
-    if !repaired {
+    if repaired {
+        save_repaired(storage, catalog, meta);
+    }
+}
+
+/// Tables whose TTL was enabled by a version without expiry indexes have none: give such a table
+/// an empty one, which the maintenance task's backfill fills from the table before its first
+/// sweep finds anything. Saved like `repair_tree_names`; if the save fails the table loads
+/// repaired in memory, and the next start names the same tree again (the serial was not saved).
+fn repair_expiry_index(storage: &dyn Storage, catalog: &TreeHandle, meta: &mut TableMeta) {
+    if meta.ttl_attribute.is_none() || meta.expiry.is_some() {
         return;
     }
+    meta.expiry = Some(ttl::ExpiryMeta { tree: meta.allocate_tree(catalog::TreeKind::Expiry), built: false });
+    tracing::info!(table = %meta.name, region = %meta.region, "time to live has no expiry index yet; building one");
+    save_repaired(storage, catalog, meta);
+}
+
+/// Saves a table record repaired at load, durably, before the table serves.
+fn save_repaired(storage: &dyn Storage, catalog: &TreeHandle, meta: &TableMeta) {
     let mut batch = flywheel_storage::WriteBatch::new();
-    match serde_json::to_vec(&*meta) {
+    match serde_json::to_vec(meta) {
         Ok(json) => batch.put(catalog, catalog::table_key(&meta.region, &meta.name), json),
         Err(e) => return tracing::error!(error = %e, "cannot save the repaired table metadata"),
     }
