@@ -57,7 +57,14 @@ pub struct EngineConfig {
     pub ttl_scan_interval: std::time::Duration,
     /// How long stream records stay readable.
     pub stream_retention: std::time::Duration,
+    /// Every region shares one table namespace ([`SHARED_REGION`]), like DynamoDB Local's
+    /// `-sharedDb`; off by default, where tables are per region as in DynamoDB.
+    pub single_region: bool,
 }
+
+/// The namespace every request uses in single-region mode: the region SDKs and the AWS CLI most
+/// often default to, so the tables a default-mode data directory holds for it stay visible.
+pub const SHARED_REGION: &str = "us-east-1";
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -66,6 +73,7 @@ impl Default for EngineConfig {
             tables_per_region_max: flywheel_types::limits::TABLES_PER_REGION_DEFAULT,
             ttl_scan_interval: std::time::Duration::from_secs(1),
             stream_retention: std::time::Duration::from_secs(24 * 3600),
+            single_region: false,
         }
     }
 }
@@ -387,6 +395,15 @@ impl Engine {
             quarantined = quarantined.len(),
             "catalog loaded"
         );
+        if config.single_region {
+            tracing::info!(
+                shared_region = SHARED_REGION,
+                "single-region mode: every region shares one table namespace"
+            );
+            for (region, name) in tables.keys().filter(|(r, _)| r != SHARED_REGION) {
+                tracing::warn!(table = %name, %region, shared_region = SHARED_REGION, "single-region mode serves only the shared region's tables; this one, created in another region without --single-region, is not visible");
+            }
+        }
         Ok(Engine {
             storage,
             catalog_tree,
@@ -427,13 +444,37 @@ impl Engine {
         self.tables.read().get(&(region.to_string(), name.to_string())).cloned()
     }
 
-    /// Finds a table a request addresses, noting it in the context for metrics.
+    /// Finds a table a request addresses, noting it in the context for metrics. A table that
+    /// is not there is logged with the regions that do have one of that name: a client whose
+    /// region differs from the one it created its tables in is a common surprise.
     pub(crate) fn find_request_table(&self, ctx: &RequestContext, name: &str) -> Option<TableRef> {
         let table = self.find_table(&ctx.region, name);
-        if table.is_some() {
-            let _ = ctx.table.set(name.to_string());
+        match &table {
+            Some(_) => {
+                let _ = ctx.table.set(name.to_string());
+            }
+            None => self.log_missing_table(ctx, name),
         }
         table
+    }
+
+    /// The hint for a table not found: only in the log, never in the response (DynamoDB's
+    /// message names no region).
+    fn log_missing_table(&self, ctx: &RequestContext, name: &str) {
+        let mut elsewhere: Vec<String> =
+            self.tables.read().keys().filter(|(r, n)| n == name && *r != ctx.region).map(|(r, _)| r.clone()).collect();
+        elsewhere.sort();
+        if elsewhere.is_empty() {
+            tracing::debug!(request_id = %ctx.request_id, table = %name, region = %ctx.region, "table not found in any region");
+        } else {
+            tracing::info!(
+                request_id = %ctx.request_id,
+                table = %name,
+                region = %ctx.region,
+                regions_with_table = %elsewhere.join(","),
+                "table not found in the request's region, but it exists in other regions (tables are per region; --single-region shares one namespace)"
+            );
+        }
     }
 
     /// Executes one operation on a JSON request body and returns the JSON response body. A
@@ -441,6 +482,25 @@ impl Engine {
     /// [`Health::request_panics`], and answered as InternalServerError; partition writers held
     /// at the time are released as the panic unwinds.
     pub async fn dispatch(&self, ctx: &RequestContext, op: Operation, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+        if self.config.single_region && ctx.region != SHARED_REGION {
+            // One namespace for every region: the request runs in it, and what it noted for
+            // metrics is handed back.
+            let shared = RequestContext {
+                region: SHARED_REGION.to_string(),
+                host: ctx.host.clone(),
+                request_id: ctx.request_id.clone(),
+                table: std::sync::OnceLock::new(),
+            };
+            let answer = self.dispatch_contained(&shared, op, body).await;
+            if let Some(table) = shared.table.into_inner() {
+                let _ = ctx.table.set(table);
+            }
+            return answer;
+        }
+        self.dispatch_contained(ctx, op, body).await
+    }
+
+    async fn dispatch_contained(&self, ctx: &RequestContext, op: Operation, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         match unwind::catch_unwind(self.dispatch_unguarded(ctx, op, body)).await {
             Ok(answer) => answer,
             Err(panic) => {

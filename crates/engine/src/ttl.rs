@@ -158,7 +158,7 @@ impl Engine {
         let _ddl = self.ddl.lock().await;
         let name = input.table_name.unwrap_or_default();
         let table = self
-            .find_table(&ctx.region, &name)
+            .find_request_table(ctx, &name)
             .ok_or_else(|| ApiError::not_found(format!("Requested resource not found: Table: {name} not found")))?;
         let mut meta = table.meta.read().clone();
         // While TTL is on, a request naming another attribute — to enable or to disable — is
@@ -210,7 +210,7 @@ impl Engine {
         c.finish()?;
         let name = input.table_name.unwrap_or_default();
         let table = self
-            .find_table(&ctx.region, &name)
+            .find_request_table(ctx, &name)
             .ok_or_else(|| ApiError::not_found(format!("Requested resource not found: Table: {name} not found")))?;
         let attribute = table.meta.read().ttl_attribute.clone();
         Ok(DescribeTimeToLiveOutput {
