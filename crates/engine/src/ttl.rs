@@ -565,6 +565,74 @@ mod tests {
         assert!(!engine.storage().tree_names().unwrap().contains(&tree));
     }
 
+    /// The entries the expiry index must hold: one per stored item with a usable expiry.
+    fn expected_entries(table: &Table) -> Vec<Vec<u8>> {
+        let expiry = table.expiry.read().clone().unwrap();
+        let mut want: Vec<Vec<u8>> = table
+            .items
+            .range(Bound::Unbounded, Bound::Unbounded, false)
+            .filter_map(|e| {
+                let (k, v) = e.unwrap();
+                expiry.entry(&k, &decode_item(&v).unwrap())
+            })
+            .collect();
+        want.sort();
+        want
+    }
+
+    #[tokio::test]
+    async fn writes_during_the_backfill_leave_the_index_exact() {
+        // Writes race the backfill (which yields between chunks of 256 items): they renew,
+        // remove and add expiries and delete items. The finished index equals the table.
+        let storage = Arc::new(flywheel_storage::memory::MemoryStorage::new());
+        let engine = Engine::open(storage, crate::EngineConfig::default()).unwrap();
+        call(
+            &engine,
+            Operation::CreateTable,
+            json!({"TableName": "ttl_t", "BillingMode": "PAY_PER_REQUEST",
+                   "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                   "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}]}),
+        )
+        .await;
+        let now = now_seconds();
+        for i in 0..1_500 {
+            put(&engine, "ttl_t", &format!("k{i}"), Some(now + 100.0 + i as f64)).await;
+        }
+        call(
+            &engine,
+            Operation::UpdateTimeToLive,
+            json!({"TableName": "ttl_t", "TimeToLiveSpecification": {"Enabled": true, "AttributeName": "exp"}}),
+        )
+        .await;
+        let table = engine.find_table("us-east-1", "ttl_t").unwrap();
+        let expiry = table.expiry.read().clone().unwrap();
+        let writes = async {
+            for i in (0..1_500).step_by(3) {
+                match i % 4 {
+                    0 => put(&engine, "ttl_t", &format!("k{i}"), Some(now + 9_000.0)).await,
+                    1 => put(&engine, "ttl_t", &format!("k{i}"), None).await,
+                    2 => {
+                        call(
+                            &engine,
+                            Operation::DeleteItem,
+                            json!({"TableName": "ttl_t", "Key": {"pk": {"S": format!("k{i}")}}}),
+                        )
+                        .await;
+                    }
+                    _ => put(&engine, "ttl_t", &format!("new{i}"), Some(now + 50.0)).await,
+                }
+                tokio::task::yield_now().await;
+            }
+        };
+        let (built, ()) = tokio::join!(engine.backfill_expiry(&table, &expiry), writes);
+        assert!(built.unwrap());
+        let mut got: Vec<Vec<u8>> =
+            expiry.tree.range(Bound::Unbounded, Bound::Unbounded, false).map(|e| e.unwrap().0).collect();
+        got.sort();
+        assert_eq!(got, expected_entries(&table));
+        assert!(got.len() > 1_000);
+    }
+
     #[tokio::test]
     async fn a_table_from_before_expiry_indexes_gets_one_at_load() {
         // A data directory written before expiry indexes existed has TTL enabled and no index:
