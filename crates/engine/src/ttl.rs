@@ -385,11 +385,12 @@ impl Engine {
                     self.commit_under_writer(&table.partitions[partition], batch)?;
                 }
                 drop(writer);
+                // Let writers (and the rest of the maintenance task's runtime) in between chunks.
+                tokio::task::yield_now().await;
                 match last {
                     Some(key) if read >= EXPIRY_BACKFILL_CHUNK_ITEMS => start = Bound::Excluded(key),
                     _ => break,
                 }
-                tokio::task::yield_now().await;
             }
         }
         let _ddl = self.ddl.lock().await;
@@ -606,6 +607,7 @@ mod tests {
         .await;
         let table = engine.find_table("us-east-1", "ttl_t").unwrap();
         let expiry = table.expiry.read().clone().unwrap();
+        let written = std::sync::atomic::AtomicUsize::new(0);
         let writes = async {
             for i in (0..1_500).step_by(3) {
                 match i % 4 {
@@ -621,11 +623,19 @@ mod tests {
                     }
                     _ => put(&engine, "ttl_t", &format!("new{i}"), Some(now + 50.0)).await,
                 }
+                written.fetch_add(1, Ordering::Relaxed);
                 tokio::task::yield_now().await;
             }
         };
-        let (built, ()) = tokio::join!(engine.backfill_expiry(&table, &expiry), writes);
-        assert!(built.unwrap());
+        let backfill = async {
+            let built = engine.backfill_expiry(&table, &expiry).await.unwrap();
+            (built, written.load(Ordering::Relaxed))
+        };
+        let ((built, written_meanwhile), ()) = tokio::join!(backfill, writes);
+        assert!(built);
+        // The writes did interleave with the backfill's chunks, landing in partitions both
+        // before and after the backfill passed them.
+        assert!(written_meanwhile > 0 && written_meanwhile < 500, "{written_meanwhile}");
         let mut got: Vec<Vec<u8>> =
             expiry.tree.range(Bound::Unbounded, Bound::Unbounded, false).map(|e| e.unwrap().0).collect();
         got.sort();
