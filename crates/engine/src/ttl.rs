@@ -14,10 +14,12 @@
 //! the table (like a GSI backfill: chunks under each partition's writer); disabling drops it.
 //! The sweeper, every `ttl_scan_interval` (one second by default), reads only the entries due
 //! between five years ago and now, re-checks each item under its partition's writer, and deletes
-//! it through the ordinary write path, so indexes follow and the stream gets a REMOVE record whose
-//! `userIdentity` names the DynamoDB service. A sweep therefore costs one range read plus the
-//! items that expire, whatever the table's size.
+//! the expired ones through the ordinary staging (`Staging::stage`), one batch per partition and
+//! chunk, so indexes follow and the stream gets a REMOVE record whose `userIdentity` names the
+//! DynamoDB service. A sweep therefore costs one range read plus the items that expire, whatever
+//! the table's size.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -32,7 +34,7 @@ use flywheel_types::{AttributeValue, Item};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Table, TableRef, TreeKind, PARTITIONS_PER_TABLE};
-use crate::items::{Mutation, PrimaryKey};
+use crate::change::Staging;
 use crate::streams::Origin;
 use crate::{storage_error, Engine, RequestContext};
 
@@ -256,13 +258,15 @@ impl Engine {
                 }
             }
             let Some(last) = due.last().cloned() else { return Ok(deleted) };
+            // One batch per partition: its expired items go under one hold of its writer, with
+            // one commit and one wait for durability, however many there are.
+            let mut by_partition: BTreeMap<usize, Vec<Vec<u8>>> = BTreeMap::new();
             for key in &due {
-                match self.expire(table, &expiry, key).await {
-                    Ok(true) => deleted += 1,
-                    Ok(false) => {}
-                    Err(e) if e.kind == flywheel_protocol::ErrorKind::ResourceNotFound => return Ok(deleted),
-                    Err(e) => return Err(e),
-                }
+                let partition = key.get(EXPIRY_BYTES..).filter(|k| k.len() >= 4).map_or(0, Table::partition_index);
+                by_partition.entry(partition).or_default().push(key.clone());
+            }
+            for (partition, entries) in by_partition {
+                deleted += self.expire_in_partition(table, &expiry, partition, &entries).await?;
             }
             if due.len() < SWEEP_CHUNK_ITEMS {
                 return Ok(deleted);
@@ -271,73 +275,75 @@ impl Engine {
         }
     }
 
-    /// Deletes the item of one due expiry-index entry if it is still expired under its writer
-    /// (it may have been renewed meanwhile); returns whether it did.
-    async fn expire(&self, table: &TableRef, expiry: &Arc<ExpiryIndex>, entry: &[u8]) -> Result<bool, ApiError> {
-        let Some(storage_key) = entry.get(EXPIRY_BYTES..).filter(|k| k.len() >= 4) else {
-            tracing::error!(table = %table.meta.read().name, "malformed expiry-index entry; removing it");
-            return self.drop_stale_entry(table, expiry, entry, None).await;
-        };
-        // The key attributes only label the write; the storage key is what it addresses.
-        let key = PrimaryKey { storage_key: storage_key.to_vec(), attributes: Item::new() };
-        let attribute = expiry.attribute.clone();
-        let outcome = self
-            .write_item_as(table, &key, Origin::TimeToLive, |current| {
-                // Under the writer: TTL may have been disabled, or the item renewed, meanwhile.
-                let enabled = table.expiry.read().as_ref().is_some_and(|e| Arc::ptr_eq(e, expiry));
-                let expired = current.filter(|c| enabled && is_expired(c, &attribute, now_seconds()));
-                Ok(expired.map(|_| Mutation::Delete))
-            })
-            .await?;
-        if outcome.old.is_some() && outcome.new.is_none() {
-            return Ok(true);
-        }
-        // Not deleted: the item is there with this entry (due but more than five years ago by a
-        // fraction of a second, or renewed concurrently), or the entry is stale — which the
-        // atomic batches should make impossible; remove it rather than read it every sweep.
-        if outcome.old.is_none()
-            || outcome.old.as_ref().and_then(|o| expiry.entry(storage_key, o)).as_deref() != Some(entry)
-        {
-            return self.drop_stale_entry(table, expiry, entry, Some(storage_key)).await;
-        }
-        Ok(false)
-    }
-
-    /// Removes an expiry-index entry whose item is gone or has another expiry, under the item's
-    /// partition writer so that no write of that item races it.
-    async fn drop_stale_entry(
+    /// Deletes, in one batch under the partition's writer, the items of these due entries
+    /// that are still expired (an item may have been renewed meanwhile), through the ordinary
+    /// staging, so indexes follow and the stream gets REMOVE records from the service. An entry
+    /// that names no such item — which the atomic batches should make impossible — is removed
+    /// rather than read on every sweep. Returns how many items it deleted.
+    async fn expire_in_partition(
         &self,
         table: &TableRef,
         expiry: &Arc<ExpiryIndex>,
-        entry: &[u8],
-        storage_key: Option<&[u8]>,
-    ) -> Result<bool, ApiError> {
-        let partition = &table.partitions[storage_key.map_or(0, Table::partition_index)];
-        let _writer = partition.writer.lock().await;
-        let current = table.expiry.read().as_ref().is_some_and(|e| Arc::ptr_eq(e, expiry));
-        if !current || table.dropped.load(Ordering::Acquire) {
-            return Ok(false);
-        }
-        // A write that renewed the item meanwhile has already moved its entry.
-        if expiry.tree.get(entry).map_err(storage_error)?.is_none() {
-            return Ok(false);
-        }
-        if let Some(storage_key) = storage_key {
-            let item = self.read_item(table, storage_key)?;
-            if item.and_then(|i| expiry.entry(storage_key, &i)).as_deref() == Some(entry) {
-                return Ok(false);
+        partition: usize,
+        entries: &[Vec<u8>],
+    ) -> Result<u64, ApiError> {
+        let p = &table.partitions[partition];
+        let (ticket, deleted) = {
+            let _writer = p.writer.lock().await;
+            // Under the writer: the table may have gone, or TTL been disabled, meanwhile.
+            let enabled = table.expiry.read().as_ref().is_some_and(|e| Arc::ptr_eq(e, expiry));
+            if !enabled || table.dropped.load(Ordering::Acquire) {
+                return Ok(0);
             }
-        }
-        tracing::warn!(table = %table.meta.read().name, "removing an expiry-index entry that names no such item");
-        let mut batch = WriteBatch::new();
-        batch.delete(&expiry.tree, entry.to_vec());
-        self.commit_under_writer(partition, batch)?;
-        Ok(false)
+            let now = now_seconds();
+            let mut staging = Staging::new();
+            let mut staged: BTreeSet<&[u8]> = BTreeSet::new();
+            let mut stale = Vec::new();
+            for entry in entries {
+                let storage_key = entry.get(EXPIRY_BYTES..).filter(|k| k.len() >= 4);
+                let item = match storage_key {
+                    Some(k) if !staged.contains(k) => self.read_item(table, k)?,
+                    _ => None,
+                };
+                match (storage_key, item) {
+                    (Some(key), Some(item)) if is_expired(&item, &expiry.attribute, now) => {
+                        staging.stage(table, key, Some(&item), None, Origin::TimeToLive)?;
+                        staged.insert(key);
+                    }
+                    // Due, but more than five years ago by a fraction of a second: it never
+                    // expires, and the sweeper will not read it again.
+                    (Some(key), Some(item)) if expiry.entry(key, &item).as_ref() == Some(entry) => {}
+                    _ => {
+                        if expiry.tree.get(entry).map_err(storage_error)?.is_some() {
+                            stale.push(entry.clone());
+                        }
+                    }
+                }
+            }
+            if staging.is_empty() && stale.is_empty() {
+                return Ok(0);
+            }
+            let deleted = staged.len() as u64;
+            let (mut batch, published) = staging.finish(&self.catalog_tree);
+            for entry in stale {
+                tracing::warn!(table = %table.meta.read().name, "removing an expiry-index entry that names no such item");
+                batch.delete(&expiry.tree, entry);
+            }
+            let ticket = self.commit_under_writer(p, batch)?;
+            published.apply();
+            (ticket, deleted)
+        };
+        self.storage.durability().wait(ticket).await.map_err(storage_error)?;
+        Ok(deleted)
     }
 
     /// Commits a batch that is not an item change under `partition`'s writer (held by the
     /// caller), keeping the partition's ticket so later reads settle on it.
-    fn commit_under_writer(&self, partition: &crate::catalog::Partition, batch: WriteBatch) -> Result<(), ApiError> {
+    fn commit_under_writer(
+        &self,
+        partition: &crate::catalog::Partition,
+        batch: WriteBatch,
+    ) -> Result<flywheel_storage::Ticket, ApiError> {
         partition.begin_commit();
         let result = self.storage.commit(batch);
         let ticket = match &result {
@@ -345,7 +351,7 @@ impl Engine {
             Err(_) => self.storage.durability().issued(),
         };
         partition.end_commit(ticket);
-        result.map(|_| ()).map_err(storage_error)
+        result.map_err(storage_error)
     }
 
     /// Fills a new expiry index from its table, partition by partition in chunks under each
