@@ -30,7 +30,8 @@ LONGEST_NAME = 255
 
 @pytest.fixture
 def durable_server(tmp_path):
-    """Starts Flywheel servers that share one data directory (TTL swept twice a second)."""
+    """Starts Flywheel servers that share one data directory (default flags: TTL swept every
+    second)."""
     if external_endpoint():
         pytest.skip("restarts its own server; DYNAMO_ENDPOINT is set")
     data_dir = tmp_path / "flywheel-data"
@@ -38,7 +39,7 @@ def durable_server(tmp_path):
     servers = []
 
     def start():
-        server = Server(data_dir=data_dir, args=["--ttl-scan-interval", "0.2"]).start()
+        server = Server(data_dir=data_dir).start()
         servers.append(server)
         return server
 

@@ -1,8 +1,9 @@
 """Time to live: UpdateTimeToLive, DescribeTimeToLive, and the background deletion of expired items,
 with its effect on secondary indexes and on the table's stream.
 
-DynamoDB deletes expired items within days; the session server sweeps every half second
-(`--ttl-scan-interval 0.5`), so these tests wait with a deadline for what DynamoDB does eventually.
+DynamoDB deletes expired items within days; Flywheel, with its default flags (which the session
+server runs with), within about a second, so these tests wait with a deadline for what DynamoDB
+does eventually.
 DynamoDB also refuses a second TTL change within about an hour, so no test changes TTL on a table
 twice successfully."""
 
@@ -12,10 +13,13 @@ import pytest
 from botocore.exceptions import ClientError
 
 import support
-from support import assert_error, hash_table_spec, stream_records, unique_table_name
+from support import Server, assert_error, external_endpoint, hash_table_spec, stream_records, unique_table_name
 
-# Generous next to the session server's half-second sweeps; DynamoDB itself takes up to two days.
+# Generous next to the default one-second sweeps; DynamoDB itself takes up to two days.
 SWEEP_TIMEOUT_SECONDS = 20.0
+# How far in the future a "soon" expiry lies: long enough for the few requests that follow it to
+# be made before it passes, short enough that a test waits for it.
+SOON_SECONDS = 10
 FIVE_YEARS_SECONDS = 5 * 365 * 86_400
 TTL_SERVICE = {"Type": "Service", "PrincipalId": "dynamodb.amazonaws.com"}
 
@@ -308,3 +312,119 @@ def test_ttl_deletions_are_stream_records_from_the_service(ddb, streams, make_ta
     assert ttl_remove["dynamodb"]["Keys"] == key("expired")
     assert [r["eventName"] for r in by_key["deleted"]] == ["INSERT", "REMOVE"]
     assert all("userIdentity" not in r for r in by_key["deleted"])
+
+
+# ---- Expiry of items written while TTL is on, and the expiry index behind it ----------------------
+
+
+def test_item_written_expired_goes_with_a_service_remove_record(ddb, streams, make_table):
+    # On a table with TTL already on, an item written with an expiry in the past is deleted (on
+    # the session server's default flags: within about a second), and the stream gets its
+    # REMOVE record from the service.
+    name = unique_table_name()
+    spec = hash_table_spec(name)
+    spec["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": "OLD_IMAGE"}
+    arn = make_table(**spec)["LatestStreamArn"]
+    enable_ttl(ddb, name)
+    wait_ttl_enabled(ddb, name)
+    expired = with_exp("expired", n(time.time() - 60))
+    ddb.put_item(TableName=name, Item=expired)
+    wait_gone(ddb, name, ["expired"])
+    deadline = time.monotonic() + support.STREAM_WAIT_TIMEOUT_SECONDS
+    while True:
+        records = [r for shard in stream_records(streams, arn).values() for r in shard]
+        if len(records) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert [r["eventName"] for r in records] == ["INSERT", "REMOVE"]
+    assert records[1]["userIdentity"] == TTL_SERVICE
+    assert records[1]["dynamodb"]["OldImage"] == expired
+
+
+def test_renewed_or_unset_expiry_is_not_acted_on(ddb, table):
+    # Deletion follows the item as it is, not as it was: an item whose TTL attribute is moved
+    # into the future, or removed, stays once its old expiry has passed. A witness with the same
+    # old expiry shows that time has passed and a sweep has run.
+    enable_ttl(ddb, table)
+    wait_ttl_enabled(ddb, table)
+    soon = n(time.time() + SOON_SECONDS)
+    for pk in ["renewed", "unset", "witness"]:
+        ddb.put_item(TableName=table, Item=with_exp(pk, soon))
+    ddb.update_item(TableName=table, Key=key("renewed"), UpdateExpression="SET exp = :later",
+                    ExpressionAttributeValues={":later": n(time.time() + 3600)})
+    ddb.update_item(TableName=table, Key=key("unset"), UpdateExpression="REMOVE exp")
+    wait_gone(ddb, table, ["witness"], timeout=SOON_SECONDS + SWEEP_TIMEOUT_SECONDS)
+    assert present(ddb, table, "renewed")
+    assert present(ddb, table, "unset")
+
+
+def test_enabling_ttl_deletes_the_expired_items_already_there(ddb, table):
+    # Items written before TTL was enabled are considered too: every expired one goes (more
+    # than one chunk's worth, 256, here), the others stay.
+    now = time.time()
+    expired = [f"old{i}" for i in range(300)]
+    with ddb_batch_writer(ddb, table) as put:
+        for pk in expired:
+            put(with_exp(pk, n(now - 60)))
+        for i in range(50):
+            put(with_exp(f"fresh{i}", n(now + 3600)))
+    enable_ttl(ddb, table)
+    deadline = time.monotonic() + SWEEP_TIMEOUT_SECONDS
+    while True:
+        count = ddb.scan(TableName=table, Select="COUNT", ConsistentRead=True)["Count"]
+        if count == 50 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert count == 50
+    assert present(ddb, table, "fresh0") and not present(ddb, table, "old0")
+
+
+def ddb_batch_writer(ddb, table):
+    """A context manager giving `put(item)`, sending BatchWriteItem requests of 25 items."""
+
+    class Writer:
+        def __enter__(self):
+            self.pending = []
+            return self.put
+
+        def put(self, item):
+            self.pending.append({"PutRequest": {"Item": item}})
+            if len(self.pending) == 25:
+                self.flush()
+
+        def flush(self):
+            while self.pending:
+                out = ddb.batch_write_item(RequestItems={table: self.pending})
+                self.pending = out.get("UnprocessedItems", {}).get(table, [])
+
+        def __exit__(self, *exc):
+            self.flush()
+
+    return Writer()
+
+
+def test_ttl_keeps_working_across_a_restart(tmp_path):
+    # The expiry index is durable: an item written before a restart expires after it, and items
+    # written after the restart expire too.
+    if external_endpoint():
+        pytest.skip("restarts its own server; DYNAMO_ENDPOINT is set")
+    data_dir = tmp_path / "flywheel-data"
+    data_dir.mkdir()
+    server = Server(data_dir=data_dir).start()
+    try:
+        ddb = support.make_client(server.endpoint)
+        name = unique_table_name()
+        ddb.create_table(**hash_table_spec(name))
+        support.wait_active(ddb, name)
+        enable_ttl(ddb, name)
+        ddb.put_item(TableName=name, Item=with_exp("before", n(time.time() + SOON_SECONDS)))
+        ddb.put_item(TableName=name, Item=with_exp("kept", n(time.time() + 3600)))
+        assert server.terminate() == 0
+        server = Server(data_dir=data_dir).start()
+        ddb = support.make_client(server.endpoint)
+        assert wait_ttl_enabled(ddb, name) == {"TimeToLiveStatus": "ENABLED", "AttributeName": "exp"}
+        ddb.put_item(TableName=name, Item=with_exp("after", n(time.time() - 60)))
+        wait_gone(ddb, name, ["after", "before"], timeout=SOON_SECONDS + SWEEP_TIMEOUT_SECONDS)
+        assert present(ddb, name, "kept")
+    finally:
+        server.stop()

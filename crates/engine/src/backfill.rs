@@ -171,6 +171,20 @@ fn plan_create(
     })
 }
 
+/// The storage keys of one partition: its first key (inclusive) and where it ends.
+pub(crate) fn partition_bounds(partition: usize) -> (Vec<u8>, Bound<Vec<u8>>) {
+    let bound = |p: usize| -> Option<Vec<u8>> {
+        (p < PARTITIONS_PER_TABLE)
+            .then(|| (((p as u64) << 32) / PARTITIONS_PER_TABLE as u64) as u32)
+            .map(|h| h.to_be_bytes().to_vec())
+    };
+    let end = match bound(partition + 1) {
+        Some(b) => Bound::Excluded(b),
+        None => Bound::Unbounded,
+    };
+    (bound(partition).unwrap_or_default(), end)
+}
+
 impl Engine {
     /// Fills one index from its table; returns false if the index or table went away meanwhile.
     pub(crate) async fn backfill(&self, table: &TableRef, index: &Arc<Index>) -> Result<bool, ApiError> {
@@ -179,16 +193,8 @@ impl Engine {
         // A backfill starts over after a failure or a restart; so does its count of violations.
         index.violations.store(0, Ordering::Relaxed);
         for partition in 0..PARTITIONS_PER_TABLE {
-            let bound = |p: usize| -> Option<Vec<u8>> {
-                (p < PARTITIONS_PER_TABLE)
-                    .then(|| (((p as u64) << 32) / PARTITIONS_PER_TABLE as u64) as u32)
-                    .map(|h| h.to_be_bytes().to_vec())
-            };
-            let end = match bound(partition + 1) {
-                Some(b) => Bound::Excluded(b),
-                None => Bound::Unbounded,
-            };
-            let mut start = Bound::Included(bound(partition).expect("partition in range"));
+            let (first, end) = partition_bounds(partition);
+            let mut start = Bound::Included(first);
             loop {
                 let _writer = table.partitions[partition].writer.lock().await;
                 if !still_there(table) {

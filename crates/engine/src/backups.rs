@@ -589,6 +589,7 @@ impl Engine {
         // What DynamoDB does not restore: streams, TTL, recovery settings, tags, protection.
         meta.streams = Vec::new();
         meta.ttl_attribute = None;
+        meta.expiry = None;
         meta.pitr = None;
         meta.tags = Vec::new();
         meta.deletion_protection = false;
@@ -797,7 +798,7 @@ fn restorable_window(enabled_at: f64, period_days: i64) -> (f64, f64) {
 }
 
 /// Holds every partition writer of a table, in partition order.
-async fn lock_all(table: &Table) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
+pub(crate) async fn lock_all(table: &Table) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
     let mut guards = Vec::with_capacity(PARTITIONS_PER_TABLE);
     for p in &table.partitions {
         guards.push(p.writer.lock().await);

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::backups::{PitrLog, PitrMeta};
 use crate::indexes::{Index, IndexMeta};
 use crate::streams::{Stream, StreamMeta};
+use crate::ttl::ExpiryIndex;
 
 /// Hash ranges per table. On disk: the statistics keys name partitions by index, so changing
 /// this needs a migration.
@@ -70,6 +71,10 @@ pub struct TableMeta {
     /// Time to live: the attribute holding each item's expiry, when enabled.
     #[serde(default)]
     pub ttl_attribute: Option<String>,
+    /// Time to live's expiry index, while TTL is enabled. Absent in records written before the
+    /// index existed: such a table gets one at load (`repair_expiry_index`).
+    #[serde(default)]
+    pub expiry: Option<crate::ttl::ExpiryMeta>,
     /// Point-in-time recovery, when enabled: its change log.
     #[serde(default)]
     pub pitr: Option<PitrMeta>,
@@ -81,7 +86,7 @@ pub struct TableMeta {
     #[serde(default)]
     pub restoring: bool,
     /// The serial of the next storage tree this table creates (an index, a stream, a recovery
-    /// log). Saved in the same record as the tree's name, so no serial is handed out twice.
+    /// log, an expiry index). Saved in the same record as the tree's name, so no serial is handed out twice.
     #[serde(default)]
     pub next_tree_serial: u64,
 }
@@ -93,6 +98,7 @@ pub enum TreeKind {
     Stream,
     RecoveryLog,
     Backup,
+    Expiry,
 }
 
 /// The name of a table's items tree. On disk: `items/TABLEID`.
@@ -101,7 +107,7 @@ pub fn items_tree_name(table_id: &str) -> String {
 }
 
 /// The name of a table's other storage trees. On disk: `KIND.TABLEID.SERIAL` (`index`, `stream`,
-/// `pitr` or `backup`; the serial in hex). Built only from ids the server chose — the table's
+/// `pitr`, `backup` or `expiry`; the serial in hex). Built only from ids the server chose — the table's
 /// UUID and a serial — never from a user's index name or label, so every name is at most 60
 /// bytes whatever a client sends, well within what storage accepts (255). Names written before
 /// this scheme (`index/TABLEID/INDEXNAME/SALT`, `stream/TABLEID/LABEL`, `pitr/TABLEID/SALT`,
@@ -113,6 +119,7 @@ pub fn tree_name(kind: TreeKind, table_id: &str, serial: u64) -> String {
         TreeKind::Stream => "stream",
         TreeKind::RecoveryLog => "pitr",
         TreeKind::Backup => "backup",
+        TreeKind::Expiry => "expiry",
     };
     format!("{kind}.{table_id}.{serial:x}")
 }
@@ -249,6 +256,8 @@ pub struct Table {
     pub streams: parking_lot::RwLock<Vec<Arc<Stream>>>,
     /// The point-in-time recovery log, when enabled.
     pub pitr: parking_lot::RwLock<Option<Arc<PitrLog>>>,
+    /// The expiry index, while time to live is enabled (a snapshot is taken under a writer).
+    pub expiry: parking_lot::RwLock<Option<Arc<ExpiryIndex>>>,
 }
 
 impl Table {
@@ -275,6 +284,7 @@ impl Table {
             indexes: parking_lot::RwLock::new(Arc::new(indexes)),
             streams: parking_lot::RwLock::new(streams),
             pitr: parking_lot::RwLock::new(None),
+            expiry: parking_lot::RwLock::new(None),
         }
     }
 
@@ -386,5 +396,6 @@ mod tests {
         assert_eq!(tree_name(TreeKind::RecoveryLog, id, 255), format!("pitr.{id}.ff"));
         // The longest possible name is far inside what storage accepts.
         assert!(tree_name(TreeKind::Backup, id, u64::MAX).len() <= 60);
+        assert!(tree_name(TreeKind::Expiry, id, u64::MAX).len() <= 60);
     }
 }

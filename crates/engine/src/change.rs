@@ -2,10 +2,10 @@
 //!
 //! Whatever writes items — PutItem, UpdateItem, DeleteItem, batches, transactions, the TTL
 //! sweeper — stages each change here, under the writers of the partitions it touches. A change
-//! brings along, in the same atomic batch: the item itself, its entry in every secondary index,
-//! one stream record (if the table has a stream and the item really changed), the item's
-//! previous version in the point-in-time recovery log (if enabled), and the new
-//! statistics of the partition and its indexes. Nothing else in the engine writes item data, so
+//! brings along, in the same atomic batch: the item itself, its entry in every secondary index
+//! and in the table's expiry index (while TTL is enabled), one stream record (if the table has a
+//! stream and the item really changed), the item's previous version in the point-in-time
+//! recovery log (if enabled), and the new statistics of the partition and its indexes. Nothing else in the engine writes item data, so
 //! the table, its indexes and its stream cannot disagree. It is also where every key is bounded:
 //! nothing staged here is longer than `STORED_KEY_BYTES_MAX`, whichever path (put, update,
 //! transaction, batch, TTL, restore, import) staged it.
@@ -161,6 +161,20 @@ impl Staging {
                         entry.2 += ds;
                     }
                     None => delta.indexes.push((index.clone(), dc, ds)),
+                }
+            }
+        }
+        if let Some(expiry) = table.expiry.read().clone() {
+            // The expiry index follows the item, so the sweeper finds exactly the items due.
+            let before = old.and_then(|o| expiry.entry(storage_key, o));
+            let after = new.and_then(|n| expiry.entry(storage_key, n));
+            if before != after {
+                if let Some(key) = before {
+                    self.batch.delete(&expiry.tree, key);
+                }
+                if let Some(key) = after {
+                    check_key_bound(&expiry.tree, &key)?;
+                    self.batch.put(&expiry.tree, key, Vec::new());
                 }
             }
         }

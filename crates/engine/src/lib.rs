@@ -52,19 +52,28 @@ pub struct EngineConfig {
     pub account_id: String,
     /// Most tables per region.
     pub tables_per_region_max: usize,
-    /// How often the TTL sweeper looks for expired items.
+    /// How often the TTL sweeper looks for expired items (it reads only the expiry index's
+    /// entries due by now, so a short interval is cheap).
     pub ttl_scan_interval: std::time::Duration,
     /// How long stream records stay readable.
     pub stream_retention: std::time::Duration,
+    /// Every region shares one table namespace ([`SHARED_REGION`]), like DynamoDB Local's
+    /// `-sharedDb`; off by default, where tables are per region as in DynamoDB.
+    pub single_region: bool,
 }
+
+/// The namespace every request uses in single-region mode: the region SDKs and the AWS CLI most
+/// often default to, so the tables a default-mode data directory holds for it stay visible.
+pub const SHARED_REGION: &str = "us-east-1";
 
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             account_id: "000000000000".to_string(),
             tables_per_region_max: flywheel_types::limits::TABLES_PER_REGION_DEFAULT,
-            ttl_scan_interval: std::time::Duration::from_secs(600),
+            ttl_scan_interval: std::time::Duration::from_secs(1),
             stream_retention: std::time::Duration::from_secs(24 * 3600),
+            single_region: false,
         }
     }
 }
@@ -253,8 +262,15 @@ pub(crate) fn load_table(
         Some(pm) => Some(Arc::new(backups::PitrLog::open(pm.clone(), storage.open_tree(&pm.tree)?)?)),
         None => None,
     };
+    let expiry = match (&meta.expiry, &meta.ttl_attribute) {
+        (Some(em), Some(attribute)) => {
+            Some(Arc::new(ttl::ExpiryIndex::new(attribute.clone(), storage.open_tree(&em.tree)?, em.built)))
+        }
+        _ => None,
+    };
     let table = Table::new(meta, items, &stats, indexes, streams);
     *table.pitr.write() = pitr;
+    *table.expiry.write() = expiry;
     Ok(table)
 }
 
@@ -284,6 +300,7 @@ fn load_entries(
             Ok(mut meta) => {
                 if from == b"table\0" {
                     repair_tree_names(storage, catalog, &mut meta);
+                    repair_expiry_index(storage, catalog, &mut meta);
                 }
                 // A panic here is a bug in loading, not a reason for no table to serve.
                 match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| load_table(storage, catalog, meta))) {
@@ -323,11 +340,28 @@ fn repair_tree_names(storage: &dyn Storage, catalog: &TreeHandle, meta: &mut Tab
             tracing::warn!(table = %meta.name, index = %meta.indexes[i].name, "index had an unusable tree name; rebuilding it");
         }
     }
-    if !repaired {
+    if repaired {
+        save_repaired(storage, catalog, meta);
+    }
+}
+
+/// Tables whose TTL was enabled by a version without expiry indexes have none: give such a table
+/// an empty one, which the maintenance task's backfill fills from the table before its first
+/// sweep finds anything. Saved like `repair_tree_names`; if the save fails the table loads
+/// repaired in memory, and the next start names the same tree again (the serial was not saved).
+fn repair_expiry_index(storage: &dyn Storage, catalog: &TreeHandle, meta: &mut TableMeta) {
+    if meta.ttl_attribute.is_none() || meta.expiry.is_some() {
         return;
     }
+    meta.expiry = Some(ttl::ExpiryMeta { tree: meta.allocate_tree(catalog::TreeKind::Expiry), built: false });
+    tracing::info!(table = %meta.name, region = %meta.region, "time to live has no expiry index yet; building one");
+    save_repaired(storage, catalog, meta);
+}
+
+/// Saves a table record repaired at load, durably, before the table serves.
+fn save_repaired(storage: &dyn Storage, catalog: &TreeHandle, meta: &TableMeta) {
     let mut batch = flywheel_storage::WriteBatch::new();
-    match serde_json::to_vec(&*meta) {
+    match serde_json::to_vec(meta) {
         Ok(json) => batch.put(catalog, catalog::table_key(&meta.region, &meta.name), json),
         Err(e) => return tracing::error!(error = %e, "cannot save the repaired table metadata"),
     }
@@ -381,6 +415,15 @@ impl Engine {
             quarantined = quarantined.len(),
             "catalog loaded"
         );
+        if config.single_region {
+            tracing::info!(
+                shared_region = SHARED_REGION,
+                "single-region mode: every region shares one table namespace"
+            );
+            for (region, name) in tables.keys().filter(|(r, _)| r != SHARED_REGION) {
+                tracing::warn!(table = %name, %region, shared_region = SHARED_REGION, "single-region mode serves only the shared region's tables; this one, created in another region without --single-region, is not visible");
+            }
+        }
         Ok(Engine {
             storage,
             catalog_tree,
@@ -421,13 +464,37 @@ impl Engine {
         self.tables.read().get(&(region.to_string(), name.to_string())).cloned()
     }
 
-    /// Finds a table a request addresses, noting it in the context for metrics.
+    /// Finds a table a request addresses, noting it in the context for metrics. A table that
+    /// is not there is logged with the regions that do have one of that name: a client whose
+    /// region differs from the one it created its tables in is a common surprise.
     pub(crate) fn find_request_table(&self, ctx: &RequestContext, name: &str) -> Option<TableRef> {
         let table = self.find_table(&ctx.region, name);
-        if table.is_some() {
-            let _ = ctx.table.set(name.to_string());
+        match &table {
+            Some(_) => {
+                let _ = ctx.table.set(name.to_string());
+            }
+            None => self.log_missing_table(ctx, name),
         }
         table
+    }
+
+    /// The hint for a table not found: only in the log, never in the response (DynamoDB's
+    /// message names no region).
+    fn log_missing_table(&self, ctx: &RequestContext, name: &str) {
+        let mut elsewhere: Vec<String> =
+            self.tables.read().keys().filter(|(r, n)| n == name && *r != ctx.region).map(|(r, _)| r.clone()).collect();
+        elsewhere.sort();
+        if elsewhere.is_empty() {
+            tracing::debug!(request_id = %ctx.request_id, table = %name, region = %ctx.region, "table not found in any region");
+        } else {
+            tracing::info!(
+                request_id = %ctx.request_id,
+                table = %name,
+                region = %ctx.region,
+                regions_with_table = %elsewhere.join(","),
+                "table not found in the request's region, but it exists in other regions (tables are per region; --single-region shares one namespace)"
+            );
+        }
     }
 
     /// Executes one operation on a JSON request body and returns the JSON response body. A
@@ -435,6 +502,25 @@ impl Engine {
     /// [`Health::request_panics`], and answered as InternalServerError; partition writers held
     /// at the time are released as the panic unwinds.
     pub async fn dispatch(&self, ctx: &RequestContext, op: Operation, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+        if self.config.single_region && ctx.region != SHARED_REGION {
+            // One namespace for every region: the request runs in it, and what it noted for
+            // metrics is handed back.
+            let shared = RequestContext {
+                region: SHARED_REGION.to_string(),
+                host: ctx.host.clone(),
+                request_id: ctx.request_id.clone(),
+                table: std::sync::OnceLock::new(),
+            };
+            let answer = self.dispatch_contained(&shared, op, body).await;
+            if let Some(table) = shared.table.into_inner() {
+                let _ = ctx.table.set(table);
+            }
+            return answer;
+        }
+        self.dispatch_contained(ctx, op, body).await
+    }
+
+    async fn dispatch_contained(&self, ctx: &RequestContext, op: Operation, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         match unwind::catch_unwind(self.dispatch_unguarded(ctx, op, body)).await {
             Ok(answer) => answer,
             Err(panic) => {

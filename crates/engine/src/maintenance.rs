@@ -1,9 +1,10 @@
-//! Background work: index backfills (woken at once when UpdateTable adds an index, and resumed
-//! after a restart), the TTL sweeper, stream trimming and recovery-log trimming. The server runs
-//! [`Engine::run_maintenance`] on its runtime for as long as it serves.
+//! Background work: index backfills (woken at once when UpdateTable adds an index or
+//! UpdateTimeToLive enables TTL, and resumed after a restart), the TTL sweeper, stream trimming
+//! and recovery-log trimming. The server runs [`Engine::run_maintenance`] on its runtime for as
+//! long as it serves.
 //!
-//! Each unit of work — one index's backfill, one table's TTL sweep or trimming — runs
-//! isolated: an error or a panic in it is logged, counted in [`crate::Health`] (the admin
+//! Each unit of work — one index's backfill, one table's expiry-index backfill, TTL sweep or
+//! trimming — runs isolated: an error or a panic in it is logged, counted in [`crate::Health`] (the admin
 //! listener's `/metrics`), and the unit is retried after an exponential backoff, while every
 //! other unit carries on. One bad item can therefore stall at most its own unit, never the loop.
 
@@ -20,7 +21,7 @@ use crate::indexes::Index;
 use crate::Engine;
 
 /// The kinds of background work, as `/metrics` labels them (`task`).
-pub const TASKS: [&str; 4] = ["backfill", "ttl", "stream_trim", "recovery_log_trim"];
+pub const TASKS: [&str; 5] = ["backfill", "ttl", "stream_trim", "recovery_log_trim", "ttl_backfill"];
 
 /// First wait before retrying a failed unit; doubled after each further failure.
 const RETRY_BACKOFF_MIN: Duration = Duration::from_secs(1);
@@ -39,6 +40,8 @@ enum Unit {
     StreamTrim(String),
     /// Trimming one table's recovery log: table id.
     RecoveryLogTrim(String),
+    /// Building one table's expiry index after TTL was enabled: table id.
+    ExpiryBackfill(String),
 }
 
 impl Unit {
@@ -49,6 +52,7 @@ impl Unit {
             Unit::Sweep(_) => 1,
             Unit::StreamTrim(_) => 2,
             Unit::RecoveryLogTrim(_) => 3,
+            Unit::ExpiryBackfill(_) => 4,
         }
     }
 }
@@ -97,7 +101,7 @@ impl Engine {
             self.run_backfills(&mut backoff).await;
             if last_sweep.elapsed() >= ttl_every {
                 let tables: Vec<TableRef> = self.tables.read().values().cloned().collect();
-                for table in tables.iter().filter(|t| t.meta.read().ttl_attribute.is_some()) {
+                for table in tables.iter().filter(|t| t.expiry.read().is_some()) {
                     let unit = Unit::Sweep(table.meta.read().id.clone());
                     self.attempt(&mut backoff, unit, async {
                         match self.sweep_table(table).await? {
@@ -134,8 +138,8 @@ impl Engine {
         }
     }
 
-    /// Builds every index still marked inactive, one after another; an index whose backfill
-    /// failed waits out its backoff while the others proceed.
+    /// Builds every index still marked inactive, and every expiry index not yet built, one after
+    /// another; one whose backfill failed waits out its backoff while the others proceed.
     async fn run_backfills(&self, backoff: &mut Backoff) {
         let tables: Vec<TableRef> = self.tables.read().values().cloned().collect();
         for table in tables {
@@ -151,6 +155,17 @@ impl Engine {
                             "index backfilled"
                         ),
                         false => tracing::info!(index = %index.name, "backfill abandoned: index or table deleted"),
+                    }
+                    Ok(())
+                })
+                .await;
+            }
+            let expiry = table.expiry.read().clone().filter(|e| !e.built.load(Ordering::Acquire));
+            if let Some(expiry) = expiry {
+                let unit = Unit::ExpiryBackfill(table.meta.read().id.clone());
+                self.attempt(backoff, unit, async {
+                    if self.backfill_expiry(&table, &expiry).await? {
+                        tracing::info!(table = %table.meta.read().name, "expiry index built");
                     }
                     Ok(())
                 })

@@ -656,6 +656,7 @@ impl Engine {
             indexes,
             streams: Vec::new(),
             ttl_attribute: None,
+            expiry: None,
             pitr: None,
             restore_summary: None,
             restoring: false,
@@ -986,6 +987,8 @@ impl Engine {
             }
             kept.indexes = Vec::new();
             kept.pitr = None;
+            kept.ttl_attribute = None;
+            kept.expiry = None;
             let json = serde_json::to_vec(&kept).expect("table metadata serialises");
             batch.put(&self.catalog_tree, retired_key(&kept.region, &kept.id), json);
             *table.meta.write() = kept;
@@ -997,7 +1000,8 @@ impl Engine {
             self.retired.write().insert((meta.region.clone(), meta.id.clone()), t);
         }
         self.storage.drop_tree(&meta.items_tree).map_err(storage_error)?;
-        for tree in meta.indexes.iter().map(|i| &i.tree).chain(meta.pitr.iter().map(|p| &p.tree)) {
+        let trees = meta.indexes.iter().map(|i| &i.tree);
+        for tree in trees.chain(meta.pitr.iter().map(|p| &p.tree)).chain(meta.expiry.iter().map(|e| &e.tree)) {
             self.storage.drop_tree(tree).map_err(storage_error)?;
         }
         tracing::info!(table = %meta.name, region = %meta.region, "table deleted");

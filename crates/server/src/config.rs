@@ -45,11 +45,17 @@ pub struct Config {
     #[arg(long, env = "FLYWHEEL_ADMIN_LISTEN", default_value = "127.0.0.1:8001")]
     pub admin_listen: String,
 
-    /// Seconds between the TTL sweeper's passes over tables with time to live enabled.
-    /// DynamoDB deletes expired items "within a few days"; an hour keeps the sweeper cheap while
-    /// still expiring sooner. Tests use about a second.
-    #[arg(long, env = "FLYWHEEL_TTL_SCAN_INTERVAL", default_value_t = 3600.0)]
+    /// Seconds between the TTL sweeper's passes over tables with time to live enabled. A pass
+    /// reads only the expiry index's entries due by now, so it is cheap when nothing expires:
+    /// expired items go within about this long (DynamoDB: within a few days).
+    #[arg(long, env = "FLYWHEEL_TTL_SCAN_INTERVAL", default_value_t = 1.0)]
     pub ttl_scan_interval: f64,
+
+    /// Share one table namespace among all regions (like DynamoDB Local's -sharedDb): a table
+    /// created with any region is seen with every region (ARNs name us-east-1). Without it,
+    /// tables are per region, as in DynamoDB.
+    #[arg(long, env = "FLYWHEEL_SINGLE_REGION")]
+    pub single_region: bool,
 
     /// Most tables per region (DynamoDB's default quota is 2,500).
     #[arg(long, env = "FLYWHEEL_TABLES_PER_REGION_MAX", default_value_t = flywheel_types::limits::TABLES_PER_REGION_DEFAULT)]
@@ -115,6 +121,7 @@ impl Config {
             ttl_scan_interval: seconds(self.ttl_scan_interval),
             stream_retention: seconds(self.stream_retention),
             tables_per_region_max: self.tables_per_region_max,
+            single_region: self.single_region,
             ..flywheel_engine::EngineConfig::default()
         }
     }
