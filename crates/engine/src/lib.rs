@@ -510,6 +510,9 @@ impl Engine {
                 host: ctx.host.clone(),
                 request_id: ctx.request_id.clone(),
                 table: std::sync::OnceLock::new(),
+                // Listings stay narrowed to what the caller's policy allows (ARNs name the shared
+                // region here, as the tables' own ARNs do).
+                listing_filter: ctx.listing_filter.clone(),
             };
             let answer = self.dispatch_contained(&shared, op, body).await;
             if let Some(table) = shared.table.into_inner() {
