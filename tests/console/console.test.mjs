@@ -256,18 +256,18 @@ async function main() {
     await step('the page\'s Prometheus reader: labels, sums over tables, rates, quantiles', async () => {
       const scrape = (puts, fast, slow) => prometheus.requestTotals(prometheus.parse([
         '# TYPE flywheel_requests_total counter',
-        `flywheel_requests_total{operation="PutItem",table="A"} ${puts - 1}`,
-        `flywheel_requests_total{operation="PutItem",table="B \\"quoted\\", back\\\\slash"} 1`,
-        `flywheel_request_duration_seconds_bucket{operation="PutItem",table="A",le="0.001"} ${fast}`,
-        `flywheel_request_duration_seconds_bucket{operation="PutItem",table="A",le="0.01"} ${fast + slow}`,
-        `flywheel_request_duration_seconds_bucket{operation="PutItem",table="A",le="+Inf"} ${fast + slow}`,
+        `flywheel_requests_total{region="us-east-1",operation="PutItem",table="A"} ${puts - 1}`,
+        `flywheel_requests_total{region="eu-west-1",operation="PutItem",table="B \\"quoted\\", back\\\\slash"} 1`,
+        `flywheel_request_duration_seconds_bucket{region="us-east-1",operation="PutItem",table="A",le="0.001"} ${fast}`,
+        `flywheel_request_duration_seconds_bucket{region="us-east-1",operation="PutItem",table="A",le="0.01"} ${fast + slow}`,
+        `flywheel_request_duration_seconds_bucket{region="us-east-1",operation="PutItem",table="A",le="+Inf"} ${fast + slow}`,
         'flywheel_requests_in_flight 0',
         'not a sample',
       ].join('\n')));
       const samples = prometheus.parse('m{a="x\\"y",b="1"} 2.5\n');
       equal(samples, [{ name: 'm', labels: { a: 'x"y', b: '1' }, value: 2.5 }], 'an escaped label');
       const before = scrape(10, 0, 0);
-      equal(before.get('PutItem').count, 10, 'requests summed over tables');
+      equal(before.get('PutItem').count, 10, 'requests summed over regions and tables');
       const after = scrape(30, 0, 20);
       const interval = prometheus.between(before, after, 2).get('PutItem');
       equal(interval.rate, 10, '20 requests in 2 s');

@@ -677,7 +677,9 @@ impl Engine {
         let mut batch = WriteBatch::new();
         self.save_meta(&mut batch, &meta);
         self.commit_catalog(batch).await?;
-        self.tables.write().insert((ctx.region.clone(), name), table.clone());
+        self.tables.write().insert((ctx.region.clone(), name.clone()), table.clone());
+        // The table now exists: the request's metrics name it (and its region) like any other.
+        let _ = ctx.table.set(name);
         tracing::info!(table = %table.meta.read().name, region = %ctx.region, "table created");
         Ok(TableDescriptionOutput { table_description: describe(&table, "CREATING") })
     }

@@ -7,7 +7,8 @@
 //!
 //! Request metrics (the four golden signals per operation and table) are recorded by the API
 //! listener through the `metrics` facade; the storage crate records fsync timings the same way.
-//! Table, index and partition numbers are read from the engine at scrape time.
+//! Table, index and partition numbers are read from the engine at scrape time. Every family,
+//! with its help text, is listed in [`crate::metric_families`].
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use hyper_util::rt::TokioIo;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
+use crate::metric_families as family;
 use crate::Server;
 
 #[path = "console/mod.rs"]
@@ -41,13 +43,16 @@ pub fn install_recorder() -> Option<PrometheusHandle> {
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
-                .and_then(|b| b.set_buckets_for_metric(Matcher::Full("flywheel_fsync_commits".into()), BATCH_BUCKETS))
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(family::FSYNC_COMMITS.name.into()), BATCH_BUCKETS))
                 .map(|b| b.build_recorder());
             match recorder {
                 Ok(recorder) => {
                     let handle = recorder.handle();
                     match metrics::set_global_recorder(recorder) {
-                        Ok(()) => Some(handle),
+                        Ok(()) => {
+                            crate::metric_families::describe_all();
+                            Some(handle)
+                        }
                         Err(e) => {
                             tracing::warn!(error = %e, "metrics recorder already installed");
                             None
@@ -73,25 +78,25 @@ fn text(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) 
 /// Publishes the engine's current numbers as gauges and absolute counters.
 fn publish_engine_state(server: &Server) {
     let engine = server.engine();
-    metrics::gauge!("flywheel_storage_disk_bytes").set(engine.storage().disk_bytes() as f64);
+    metrics::gauge!(family::STORAGE_DISK.name).set(engine.storage().disk_bytes() as f64);
     let durability = engine.storage().durability();
-    metrics::gauge!("flywheel_commits_awaiting_fsync")
+    metrics::gauge!(family::COMMITS_AWAITING_FSYNC.name)
         .set(durability.issued().saturating_sub(durability.durable()) as f64);
     publish_contained_failures(engine);
     for t in engine.table_summaries() {
         let labels = [("region", t.region.clone()), ("table", t.name.clone())];
-        metrics::gauge!("flywheel_table_items", &labels).set(t.item_count as f64);
-        metrics::gauge!("flywheel_table_size_bytes", &labels).set(t.size_bytes as f64);
+        metrics::gauge!(family::TABLE_ITEMS.name, &labels).set(t.item_count as f64);
+        metrics::gauge!(family::TABLE_SIZE.name, &labels).set(t.size_bytes as f64);
         for i in &t.indexes {
             let labels = [("region", t.region.clone()), ("table", t.name.clone()), ("index", i.name.clone())];
-            metrics::gauge!("flywheel_index_items", &labels).set(i.item_count as f64);
-            metrics::gauge!("flywheel_index_size_bytes", &labels).set(i.size_bytes as f64);
-            metrics::gauge!("flywheel_index_key_violations", &labels).set(i.violations as f64);
+            metrics::gauge!(family::INDEX_ITEMS.name, &labels).set(i.item_count as f64);
+            metrics::gauge!(family::INDEX_SIZE.name, &labels).set(i.size_bytes as f64);
+            metrics::gauge!(family::INDEX_KEY_VIOLATIONS.name, &labels).set(i.violations as f64);
         }
         for (p, (writes, reads)) in t.partitions.iter().enumerate() {
             let labels = [("region", t.region.clone()), ("table", t.name.clone()), ("partition", format!("{p:02}"))];
-            metrics::counter!("flywheel_partition_writes_total", &labels).absolute(*writes);
-            metrics::counter!("flywheel_partition_reads_total", &labels).absolute(*reads);
+            metrics::counter!(family::PARTITION_WRITES.name, &labels).absolute(*writes);
+            metrics::counter!(family::PARTITION_READS.name, &labels).absolute(*reads);
         }
     }
 }
@@ -101,11 +106,11 @@ fn publish_engine_state(server: &Server) {
 fn publish_contained_failures(engine: &flywheel_engine::Engine) {
     let relaxed = std::sync::atomic::Ordering::Relaxed;
     let health = engine.health();
-    metrics::counter!("flywheel_request_panics_total").absolute(health.request_panics.load(relaxed));
+    metrics::counter!(family::REQUEST_PANICS.name).absolute(health.request_panics.load(relaxed));
     for (task, failures) in flywheel_engine::maintenance::TASKS.iter().zip(&health.maintenance_failures) {
-        metrics::counter!("flywheel_maintenance_failures_total", "task" => *task).absolute(failures.load(relaxed));
+        metrics::counter!(family::MAINTENANCE_FAILURES.name, "task" => *task).absolute(failures.load(relaxed));
     }
-    metrics::gauge!("flywheel_quarantined_tables").set(engine.quarantined().len() as f64);
+    metrics::gauge!(family::QUARANTINED_TABLES.name).set(engine.quarantined().len() as f64);
 }
 
 /// `/readyz`'s body when ready: quarantined tables do not make the server unready (every other

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod budget;
 pub mod config;
 pub mod credentials;
+pub mod metric_families;
 pub mod sigv4;
 pub mod tls;
 pub mod tools;
@@ -74,31 +75,76 @@ pub struct Server {
 /// The request counter and latency histogram of one operation on one table.
 type Handles = (metrics::Counter, metrics::Histogram);
 
-/// Handles of the per-request metrics, by operation and table, registered once: looking a
-/// metric up in the recorder (hashing its name and labels) costs more than recording it.
+/// Handles of one region: by operation, then table.
+type RegionHandles = HashMap<&'static str, HashMap<String, Arc<Handles>>>;
+
+/// The `region` label of requests from a region that has no table a request addressed yet, or
+/// whose region was not known (rejected before the signature's scope was read).
+const REGION_LABEL_OTHER: &str = "other";
+
+/// Handles of the per-request metrics, by region, operation and table, registered once: looking
+/// a metric up in the recorder (hashing its name and labels) costs more than recording it.
 #[derive(Default)]
 struct RequestMetrics {
-    by_operation: parking_lot::RwLock<HashMap<String, HashMap<String, Arc<Handles>>>>,
+    by_region: parking_lot::RwLock<HashMap<String, RegionHandles>>,
+    /// Regions named as labels: those where a request addressed an existing table. The
+    /// credential scope's region is any string a client picks, so it becomes a label only once
+    /// it holds a table, as a table name does; the label set stays bounded by the tables.
+    labelled_regions: parking_lot::RwLock<std::collections::HashSet<String>>,
     in_flight: std::sync::OnceLock<metrics::Gauge>,
 }
 
 impl RequestMetrics {
     fn in_flight(&self) -> &metrics::Gauge {
-        self.in_flight.get_or_init(|| metrics::gauge!("flywheel_requests_in_flight"))
+        self.in_flight.get_or_init(|| metrics::gauge!(metric_families::REQUESTS_IN_FLIGHT.name))
     }
 
-    fn handles(&self, operation: &str, table: &str) -> Arc<Handles> {
-        if let Some(h) = self.by_operation.read().get(operation).and_then(|t| t.get(table)) {
+    /// The `region` label of a request: its region if it addressed an existing `table` there
+    /// (from then on for every request in that region), else [`REGION_LABEL_OTHER`].
+    fn region_label<'a>(&self, region: &'a str, table: &str) -> &'a str {
+        if region.is_empty() {
+            return REGION_LABEL_OTHER;
+        }
+        if self.labelled_regions.read().contains(region) {
+            return region;
+        }
+        if table.is_empty() {
+            return REGION_LABEL_OTHER;
+        }
+        self.labelled_regions.write().insert(region.to_string());
+        region
+    }
+
+    fn handles(&self, region: &str, operation: &'static str, table: &str) -> Arc<Handles> {
+        if let Some(h) = self.by_region.read().get(region).and_then(|o| o.get(operation)).and_then(|t| t.get(table)) {
             return h.clone();
         }
-        let labels = [("operation", operation.to_string()), ("table", table.to_string())];
+        let labels =
+            [("region", region.to_string()), ("operation", operation.to_string()), ("table", table.to_string())];
         let h = Arc::new((
-            metrics::counter!("flywheel_requests_total", &labels),
-            metrics::histogram!("flywheel_request_duration_seconds", &labels),
+            metrics::counter!(metric_families::REQUESTS.name, &labels),
+            metrics::histogram!(metric_families::REQUEST_DURATION.name, &labels),
         ));
-        let mut map = self.by_operation.write();
-        map.entry(operation.to_string()).or_default().entry(table.to_string()).or_insert(h).clone()
+        let mut map = self.by_region.write();
+        map.entry(region.to_string())
+            .or_default()
+            .entry(operation)
+            .or_default()
+            .entry(table.to_string())
+            .or_insert(h)
+            .clone()
     }
+}
+
+/// What a request's metrics are labelled with, as far as the request got.
+struct RequestLabels {
+    /// The credential scope's region; empty if the request failed before it was read.
+    region: String,
+    operation: &'static str,
+    /// The existing table the request addressed, or empty.
+    table: String,
+    /// The error's `__type`, if it failed.
+    error: Option<&'static str>,
 }
 
 fn request_id() -> String {
@@ -156,29 +202,40 @@ impl Server {
         let started = std::time::Instant::now();
         let in_flight = self.metrics.in_flight();
         in_flight.increment(1.0);
-        let (response, operation, table, error) = self.handle_api(req).await;
+        let (response, labels) = self.handle_api(req).await;
         in_flight.decrement(1.0);
-        let handles = self.metrics.handles(operation, &table);
+        let region = self.metrics.region_label(&labels.region, &labels.table);
+        let handles = self.metrics.handles(region, labels.operation, &labels.table);
         handles.0.increment(1);
         handles.1.record(started.elapsed().as_secs_f64());
-        if let Some(kind) = error {
-            let labels = [("operation", operation.to_string()), ("table", table), ("error", kind.to_string())];
-            metrics::counter!("flywheel_errors_total", &labels).increment(1);
+        if let Some(kind) = labels.error {
+            let labels = [
+                ("region", region.to_string()),
+                ("operation", labels.operation.to_string()),
+                ("table", labels.table),
+                ("error", kind.to_string()),
+            ];
+            metrics::counter!(metric_families::ERRORS.name, &labels).increment(1);
         }
         response
     }
 
     /// The request itself; returns the response and its metric labels.
-    async fn handle_api(
-        &self,
-        req: Request<Incoming>,
-    ) -> (Response<Full<Bytes>>, &'static str, String, Option<&'static str>) {
-        let failed = |e: ApiError, op: &'static str| (error_response(&e), op, String::new(), Some(e.kind.short_name()));
+    async fn handle_api(&self, req: Request<Incoming>) -> (Response<Full<Bytes>>, RequestLabels) {
+        // Failures before dispatch label no region: in verified mode the scope's region is not
+        // yet proven, and such requests name no table either.
+        let failed = |e: ApiError, operation: &'static str| {
+            let error = Some(e.kind.short_name());
+            (error_response(&e), RequestLabels { region: String::new(), operation, table: String::new(), error })
+        };
         if req.method() == Method::GET && req.uri().path() == "/" {
             // DynamoDB answers a plain GET with a health line; load balancers and humans use it.
             let mut r = Response::new(Full::new(Bytes::from_static(b"healthy: flywheel")));
             r.headers_mut().insert(CT, HeaderValue::from_static("text/plain"));
-            return (r, "health", String::new(), None);
+            return (
+                r,
+                RequestLabels { region: String::new(), operation: "health", table: String::new(), error: None },
+            );
         }
         let (parts, body) = req.into_parts();
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
@@ -267,7 +324,7 @@ impl Server {
         if let Ok(id) = HeaderValue::from_str(&ctx.request_id) {
             answer.headers_mut().insert("x-amzn-requestid", id);
         }
-        (answer, op.name(), table, error)
+        (answer, RequestLabels { region: ctx.region, operation: op.name(), table, error })
     }
 }
 

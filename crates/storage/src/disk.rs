@@ -61,6 +61,8 @@ pub struct DiskStorage {
 
 struct Inner {
     db: Database,
+    /// The data directory, walked for [`Storage::disk_bytes`].
+    dir: std::path::PathBuf,
     trees: RwLock<HashMap<String, Arc<DiskTree>>>,
     durability: Durability,
     stop: AtomicBool,
@@ -105,6 +107,7 @@ impl DiskStorage {
         }
         let inner = Arc::new(Inner {
             db,
+            dir: dir.to_path_buf(),
             trees: RwLock::new(trees),
             durability: Durability::new(),
             stop: AtomicBool::new(false),
@@ -177,6 +180,41 @@ impl JournalSync {
     }
 }
 
+/// Bytes the files under `dir` occupy on disk: allocated blocks, not file lengths, so a
+/// preallocated journal counts in full and a sparse file only for what it holds. fjall's own
+/// `disk_space()` sums logical sizes of the files it knows, which is not what `df` shows.
+/// A file removed during the walk (a compaction finishing) is skipped, not an error.
+fn allocated_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut total = 0u64;
+    for entry in entries.flatten() {
+        // symlink_metadata: a link is not followed out of the data directory.
+        let Ok(meta) = entry.path().symlink_metadata() else {
+            continue;
+        };
+        if meta.is_dir() {
+            total = total.saturating_add(allocated_bytes(&entry.path()));
+        } else {
+            total = total.saturating_add(allocated(&meta));
+        }
+    }
+    total
+}
+
+#[cfg(unix)]
+fn allocated(meta: &std::fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    // st_blocks counts 512-byte units whatever the file system's block size (POSIX).
+    meta.blocks().saturating_mul(512)
+}
+
+#[cfg(not(unix))]
+fn allocated(meta: &std::fs::Metadata) -> u64 {
+    meta.len()
+}
+
 fn keyspace_options(memtable_bytes: u64) -> KeyspaceCreateOptions {
     KeyspaceCreateOptions::default().manual_journal_persist(true).max_memtable_size(memtable_bytes)
 }
@@ -239,7 +277,7 @@ impl Storage for DiskStorage {
     }
 
     fn disk_bytes(&self) -> u64 {
-        self.inner.db.disk_space().unwrap_or(0)
+        allocated_bytes(&self.inner.dir)
     }
 
     fn close(&self) -> Result<()> {
@@ -300,6 +338,34 @@ mod tests {
         let small = DiskOptions::new(0, 4 * MIB);
         assert_eq!((small.memtable_bytes, small.journal_bytes), (4 * MIB, 64 * MIB));
         assert_eq!(DiskOptions::new(0, 0).memtable_bytes, MIB);
+    }
+
+    #[test]
+    fn disk_bytes_counts_allocated_blocks_not_lengths() {
+        // A sparse file claims a length it does not occupy; written bytes occupy at least their
+        // length. The figure must be what the disk holds, as `du` reports it.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub").join("written"), vec![7u8; 1 << 20]).unwrap();
+        let sparse = std::fs::File::create(dir.path().join("sparse")).unwrap();
+        sparse.set_len(1 << 30).unwrap();
+        let used = allocated_bytes(dir.path());
+        assert!(used >= 1 << 20, "{used}");
+        assert!(used < 1 << 29, "a sparse GiB counted as used: {used}");
+        assert_eq!(allocated_bytes(&dir.path().join("missing")), 0);
+    }
+
+    #[test]
+    fn a_store_with_writes_reports_its_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DiskStorage::open(dir.path(), DiskOptions::default()).unwrap();
+        let tree = store.open_tree("t").unwrap();
+        let mut batch = WriteBatch::new();
+        batch.put(&tree, b"k".to_vec(), vec![1u8; 4096]);
+        store.commit(batch).unwrap();
+        store.close().unwrap();
+        assert!(store.disk_bytes() > 0);
+        assert_eq!(store.disk_bytes(), allocated_bytes(dir.path()));
     }
 
     #[test]

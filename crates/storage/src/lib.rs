@@ -152,7 +152,8 @@ pub trait Storage: Send + Sync {
     fn commit(&self, batch: WriteBatch) -> Result<Ticket>;
     /// The group-commit state shared by writers and readers.
     fn durability(&self) -> &Durability;
-    /// Total bytes on disk.
+    /// Bytes the store's files occupy on disk (allocated blocks, as `du` counts them; 0 in
+    /// memory). Walks the data directory: for scrapes, not hot paths.
     fn disk_bytes(&self) -> u64;
     /// Makes everything committed durable and stops background work.
     fn close(&self) -> Result<()>;
