@@ -92,6 +92,10 @@ fn the_engine_matches_a_model_across_restarts() {
     for case in 0..cases {
         let seed = base_seed.wrapping_add(case);
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| run_case(seed, steps, &limits, &mut stats)));
+        // Long runs report progress, so a run cut short still says how far it got.
+        if cases > CASES_DEFAULT && (case + 1) % 25 == 0 {
+            eprintln!("model test: {} cases done; {stats:?}", case + 1);
+        }
         if let Err(panic) = outcome {
             let message = panic_message(&panic);
             panic!(
