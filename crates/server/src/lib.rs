@@ -445,7 +445,13 @@ impl Bound {
         if drained.is_err() {
             tracing::warn!("shutdown grace period over; closing remaining connections");
             connections.abort_all();
-            while connections.join_next().await.is_some() {}
+            // Aborted tasks end at their next await; one blocked inside the store (fjall stalls
+            // writers while flushes are overdue) may never, so this wait is bounded too.
+            let ended =
+                tokio::time::timeout(HANDOVER_GRACE, async { while connections.join_next().await.is_some() {} }).await;
+            if ended.is_err() {
+                tracing::warn!("a connection task is blocked inside the store");
+            }
         }
         maintenance.abort();
         let _ = maintenance.await;
