@@ -45,6 +45,9 @@ use crate::streams::Stream;
 /// The catalog tree's name.
 const CATALOG_TREE: &str = "catalog";
 
+/// The catalog key [`Engine::check_writable`] deletes: nothing is ever stored under it.
+const WRITE_PROBE_KEY: &[u8] = b"probe\0";
+
 /// Engine settings.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
@@ -370,10 +373,11 @@ fn save_repaired(storage: &dyn Storage, catalog: &TreeHandle, meta: &TableMeta) 
     }
 }
 
-pub(crate) fn storage_error(e: StorageError) -> ApiError {
+/// The answer to a client whose request met a storage failure: InternalServerError, naming a
+/// full disk (so an operator can act) and nothing else; the detail goes to the log.
+pub fn storage_error(e: StorageError) -> ApiError {
     tracing::error!(error = %e, "storage failure");
-    let text = e.to_string();
-    if text.contains("No space left") || text.contains("StorageFull") {
+    if e.is_disk_full() {
         // Say why, so an operator can act; nothing about the data is revealed.
         return ApiError::new(ErrorKind::InternalServerError, "Internal server error: the server's disk is full");
     }
@@ -625,6 +629,16 @@ impl Engine {
                 }
             })
             .collect()
+    }
+
+    /// Proves the store takes durable writes again: commits a change that alters nothing (a
+    /// delete of a catalog key that never exists) and waits until it is durable. After a storage
+    /// failure the server serves again only once this passes (and [`Storage::settle`]).
+    pub async fn check_writable(&self) -> Result<(), StorageError> {
+        let mut batch = flywheel_storage::WriteBatch::new();
+        batch.delete(&self.catalog_tree, WRITE_PROBE_KEY.to_vec());
+        let ticket = self.storage.commit(batch)?;
+        self.storage.durability().wait(ticket).await
     }
 
     /// Makes everything durable; call before exit.

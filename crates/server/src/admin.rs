@@ -152,8 +152,23 @@ async fn handle(server: &Server, handle: &Option<PrometheusHandle>, req: Request
     }
 }
 
-/// Serves the admin endpoints until the task is aborted.
-pub async fn serve(listener: TcpListener, server: Arc<Server>, metrics: Option<PrometheusHandle>) {
+/// The answer while the store is being reopened after a failure: alive, not ready.
+pub fn while_reopening(path: &str) -> Response<Full<Bytes>> {
+    match path {
+        "/healthz" => text(StatusCode::OK, "text/plain", "ok\n"),
+        _ => text(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "storage failed: reopening the store\n"),
+    }
+}
+
+/// Serves the admin endpoints until `stop` turns true, then answers the requests in flight and
+/// returns once every connection has closed (they hold the engine, whose store must close
+/// before it can be reopened; the listener is kept for whoever serves next).
+pub async fn serve(
+    listener: Arc<TcpListener>,
+    server: Arc<Server>,
+    metrics: Option<PrometheusHandle>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     // Histogram samples collect between scrapes; upkeep folds them in so that memory stays
     // bounded even when nobody scrapes.
     let upkeep = metrics.clone().map(|handle| {
@@ -166,8 +181,14 @@ pub async fn serve(listener: TcpListener, server: Arc<Server>, metrics: Option<P
     });
     let _upkeep = AbortOnDrop(upkeep);
     let metrics = Arc::new(metrics);
+    let mut connections = tokio::task::JoinSet::new();
     loop {
-        let (stream, _) = match listener.accept().await {
+        while connections.try_join_next().is_some() {}
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = crate::stopped(&mut stop) => break,
+        };
+        let (stream, _) = match accepted {
             Ok(a) => a,
             Err(e) => {
                 tracing::warn!(error = %e, "admin accept failed");
@@ -176,18 +197,23 @@ pub async fn serve(listener: TcpListener, server: Arc<Server>, metrics: Option<P
             }
         };
         let (server, metrics) = (server.clone(), metrics.clone());
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let (server, metrics) = (server.clone(), metrics.clone());
                 async move { Ok::<_, Infallible>(handle(&server, &metrics, req).await) }
             });
+            // One request per connection: then a connection accepted just before `stop` is
+            // still answered, and none lingers holding the engine (probes and scrapes are rare
+            // enough that reconnecting costs nothing).
             let _ = hyper::server::conn::http1::Builder::new()
+                .keep_alive(false)
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(10))
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });
     }
+    while connections.join_next().await.is_some() {}
 }
 
 /// Aborts a background task when the admin listener stops.

@@ -336,24 +336,66 @@ enum Caller {
     Key { parsed: sigv4::Parsed, key: Arc<credentials::Key> },
 }
 
+/// The API and admin listening sockets. They outlive a store that fails: [`reopen`] answers on
+/// them while it reopens the store, so clients get an answer and `/readyz` says not-ready.
+#[derive(Debug)]
+pub struct Listeners {
+    api: TcpListener,
+    admin: Option<Arc<TcpListener>>,
+}
+
+impl Listeners {
+    async fn bind(config: &Config) -> Result<Listeners, Box<dyn std::error::Error + Send + Sync>> {
+        let api = TcpListener::bind(&config.listen).await?;
+        let admin = match config.admin_listen.as_str() {
+            "off" | "" => None,
+            addr => Some(Arc::new(TcpListener::bind(addr).await.map_err(|e| format!("admin listener {addr}: {e}"))?)),
+        };
+        Ok(Listeners { api, admin })
+    }
+}
+
+/// Everything a server needs besides its listeners: opened again after a storage failure.
+struct Opened {
+    engine: Engine,
+    auth: Auth,
+    auth_mode: String,
+    account_id: String,
+    tls: Option<TlsAcceptor>,
+    /// The memory budget for bodies and answers in flight (`--memory-budget-mb`).
+    budget_bytes: usize,
+}
+
 /// A server bound to its address, ready to run.
 pub struct Bound {
-    listener: TcpListener,
+    listeners: Listeners,
     max_connections: usize,
-    admin: Option<TcpListener>,
     server: Arc<Server>,
     tls: Option<TlsAcceptor>,
     auth_mode: String,
 }
 
 impl Bound {
+    fn new(config: &Config, opened: Opened, listeners: Listeners) -> Bound {
+        Bound {
+            listeners,
+            max_connections: config.max_connections.max(1),
+            server: Arc::new(
+                Server::new(opened.engine, opened.auth, opened.account_id)
+                    .with_limits(opened.budget_bytes, config.write_timeout()),
+            ),
+            tls: opened.tls,
+            auth_mode: opened.auth_mode,
+        }
+    }
+
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
+        self.listeners.api.local_addr()
     }
 
     /// The admin listener's address, if it is on.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
-        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+        self.listeners.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// `https` with TLS, else `http`.
@@ -372,12 +414,15 @@ impl Bound {
 
     /// Serves until `shutdown` resolves, then drains in-flight requests and makes every
     /// acknowledged write durable.
-    pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<Stopped> {
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<Stopped> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut connections = tokio::task::JoinSet::new();
-        let admin = self.admin.take().map(|listener| {
+        // The admin listener stops after the API connections have drained, so that /readyz
+        // answers (503 once storage failed) until then.
+        let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
+        let admin = self.listeners.admin.clone().map(|listener| {
             let metrics = admin::install_recorder();
-            tokio::spawn(admin::serve(listener, self.server.clone(), metrics))
+            tokio::spawn(admin::serve(listener, self.server.clone(), metrics, admin_stop_rx))
         });
         // TTL sweeps, stream trimming and index backfills, for as long as the server runs.
         let maintenance = {
@@ -396,8 +441,8 @@ impl Bound {
         };
         let shutdown = async {
             tokio::select! {
-                _ = shutdown => Stopped::Shutdown,
-                _ = storage_failed => Stopped::StorageFailed,
+                _ = shutdown => Why::Shutdown,
+                _ = storage_failed => Why::StorageFailed,
             }
         };
         tokio::pin!(shutdown);
@@ -413,7 +458,7 @@ impl Bound {
             };
             tokio::select! {
                 why = &mut shutdown => { stopped = why; break }
-                accepted = self.listener.accept() => {
+                accepted = self.listeners.api.accept() => {
                     let (stream, _) = match accepted {
                         Ok(a) => a,
                         Err(e) => {
@@ -453,31 +498,166 @@ impl Bound {
         if drained.is_err() {
             tracing::warn!("shutdown grace period over; closing remaining connections");
             connections.abort_all();
+            // Aborted tasks end at their next await; one blocked inside the store (fjall stalls
+            // writers while flushes are overdue) may never, so this wait is bounded too.
+            let ended =
+                tokio::time::timeout(HANDOVER_GRACE, async { while connections.join_next().await.is_some() {} }).await;
+            if ended.is_err() {
+                tracing::warn!("a connection task is blocked inside the store");
+            }
         }
         maintenance.abort();
         let _ = maintenance.await;
-        if let Some(admin) = admin {
-            admin.abort();
+        let _ = admin_stop_tx.send(true);
+        if let Some(mut admin) = admin {
+            if tokio::time::timeout(HANDOVER_GRACE, &mut admin).await.is_err() {
+                admin.abort();
+                let _ = admin.await;
+            }
         }
-        if stopped == Stopped::StorageFailed {
+        if stopped == Why::StorageFailed {
             // Nothing more can be made durable; what was acknowledged already is on disk.
+            let failure = self.server.engine.storage().durability().failure_error();
             let _ = self.server.engine.close();
-            tracing::error!("storage failed: stopped serving so that the store can be reopened");
-            return Ok(stopped);
+            tracing::error!(error = %failure, "storage failed: stopped serving so that the store can be reopened");
+            // The store's directory lock is released only when the last handle on the engine
+            // goes; every task that held one has ended above.
+            if Arc::strong_count(&self.server) > 1 {
+                tracing::warn!("a task still holds the failed store; reopening waits for it");
+            }
+            return Ok(Stopped::StorageFailed { listeners: self.listeners, failure });
         }
         self.server.engine.close().map_err(|e| std::io::Error::other(e.to_string()))?;
         tracing::info!(requests = self.server.requests.load(Ordering::Relaxed), "shut down cleanly");
-        Ok(stopped)
+        Ok(Stopped::Shutdown)
     }
 }
 
 /// Why [`Bound::run`] returned.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Stopped {
     /// The shutdown future resolved (SIGINT/SIGTERM).
     Shutdown,
-    /// The store refused to make writes durable (for example, the disk is full): reopen it.
+    /// The store halted (for example, the disk is full): [`reopen`] it, on the same listeners.
+    StorageFailed { listeners: Listeners, failure: flywheel_storage::StorageError },
+}
+
+/// Why the accept loop of [`Bound::run`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Why {
+    Shutdown,
     StorageFailed,
+}
+
+/// Resolves once `stop` is true (or its sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    while !*stop.borrow_and_update() {
+        if stop.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// How long a listener's requests in flight may take to finish when the listener passes from
+/// the failed server to [`reopen`]'s answers, or back.
+const HANDOVER_GRACE: Duration = Duration::from_secs(2);
+
+/// How often [`reopen`] tries to open a failed store again.
+const REOPEN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// After [`Stopped::StorageFailed`]: tries to reopen the store every [`REOPEN_INTERVAL`] until it
+/// opens (replaying its journal), settles, and makes a probe write durable, which on a full disk
+/// happens only once space returns. Meanwhile both listeners answer: every API request with the
+/// InternalServerError the failure gave (SDKs retry those), `/readyz` with 503. `None` if
+/// `shutdown` resolves first.
+pub async fn reopen(
+    config: &Config,
+    listeners: Listeners,
+    failure: flywheel_storage::StorageError,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Option<Bound> {
+    let answer = flywheel_engine::storage_error(failure);
+    let reopened = async {
+        loop {
+            match open_writable(config).await {
+                Ok(opened) => return opened,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot reopen the store yet; retrying in a second");
+                    tokio::time::sleep(REOPEN_INTERVAL).await;
+                }
+            }
+        }
+    };
+    let (reopened_tx, reopened_rx) = watch::channel(false);
+    let reopened = async {
+        let opened = reopened.await;
+        let _ = reopened_tx.send(true);
+        opened
+    };
+    let opened = tokio::select! {
+        _ = shutdown => return None,
+        (_, opened) = async { tokio::join!(serve_unavailable(config, &listeners, &answer, reopened_rx), reopened) } => opened,
+    };
+    tracing::info!("store reopened after the failure");
+    Some(Bound::new(config, opened, listeners))
+}
+
+/// Opens the store and proves it takes durable writes.
+async fn open_writable(config: &Config) -> Result<Opened, Box<dyn std::error::Error + Send + Sync>> {
+    let opened = open(config)?;
+    // Settling waits on the store's background work with blocking sleeps.
+    let storage = opened.engine.storage().clone();
+    tokio::task::spawn_blocking(move || storage.settle()).await??;
+    opened.engine.check_writable().await?;
+    Ok(opened)
+}
+
+/// Answers every connection until `stop` turns true: API requests with `answer`, the admin
+/// listener as not ready. Each connection is closed after one answer, so clients reconnect to
+/// the reopened server; those in flight at `stop` are answered first.
+async fn serve_unavailable(config: &Config, listeners: &Listeners, answer: &ApiError, mut stop: watch::Receiver<bool>) {
+    let (status, body) = (answer.kind.status(), Bytes::from(answer.to_json()));
+    // The certificate was loaded before; a failure to load it again leaves TLS clients unanswered.
+    let tls = tls_acceptor(config).ok().flatten();
+    let mut connections = tokio::task::JoinSet::new();
+    let admin_accept = || async {
+        match &listeners.admin {
+            Some(admin) => admin.accept().await,
+            None => std::future::pending().await,
+        }
+    };
+    loop {
+        let (accepted, admin) = tokio::select! {
+            a = listeners.api.accept() => (a, false),
+            a = admin_accept() => (a, true),
+            _ = crate::stopped(&mut stop) => break,
+        };
+        let Ok((stream, _)) = accepted else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let (body, tls) = (body.clone(), tls.clone());
+        connections.spawn(async move {
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let r = if admin { admin::while_reopening(req.uri().path()) } else { response(status, body.to_vec()) };
+                async move { Ok::<_, Infallible>(r) }
+            });
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.keep_alive(false).timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+            match (tls, admin) {
+                (Some(acceptor), false) => {
+                    if let Ok(Ok(stream)) = tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                        let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                    }
+                }
+                _ => {
+                    let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                }
+            }
+        });
+        while connections.try_join_next().is_some() {}
+    }
+    let _ = tokio::time::timeout(HANDOVER_GRACE, async { while connections.join_next().await.is_some() {} }).await;
 }
 
 /// Serves HTTP/1.1 on one connection until the client closes it or shutdown is signalled.
@@ -511,8 +691,24 @@ where
 }
 
 /// Opens storage and the engine per `config`, loads credentials and TLS material, and binds
-/// the listener.
+/// the listeners.
 pub async fn bind(config: &Config) -> Result<Bound, Box<dyn std::error::Error + Send + Sync>> {
+    let opened = open(config)?;
+    let listeners = Listeners::bind(config).await?;
+    Ok(Bound::new(config, opened, listeners))
+}
+
+/// The TLS acceptor `config` asks for, if any.
+fn tls_acceptor(config: &Config) -> Result<Option<TlsAcceptor>, Box<dyn std::error::Error + Send + Sync>> {
+    match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Ok(Some(tls::acceptor(cert, key)?)),
+        (None, None) => Ok(None),
+        _ => Err("--tls-cert and --tls-key go together".into()),
+    }
+}
+
+/// Loads credentials and TLS material, then opens storage and the engine.
+fn open(config: &Config) -> Result<Opened, Box<dyn std::error::Error + Send + Sync>> {
     // Credentials and certificates first: a typo there should fail before storage is opened.
     let (auth, auth_mode) = match &config.credentials {
         None => (Auth::Permissive, "permissive (any well-formed SigV4 accepted)".to_string()),
@@ -527,11 +723,7 @@ pub async fn bind(config: &Config) -> Result<Bound, Box<dyn std::error::Error + 
             (Auth::Verified(credentials), mode)
         }
     };
-    let tls = match (&config.tls_cert, &config.tls_key) {
-        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
-        (None, None) => None,
-        _ => return Err("--tls-cert and --tls-key go together".into()),
-    };
+    let tls = tls_acceptor(config)?;
     let storage: Arc<dyn flywheel_storage::Storage> = if config.in_memory {
         Arc::new(flywheel_storage::memory::MemoryStorage::new())
     } else {
@@ -540,22 +732,9 @@ pub async fn bind(config: &Config) -> Result<Bound, Box<dyn std::error::Error + 
     let engine_config = config.engine_config();
     let account_id = engine_config.account_id.clone();
     let engine = Engine::open(storage, engine_config)?;
-    let listener = TcpListener::bind(&config.listen).await?;
-    let admin = match config.admin_listen.as_str() {
-        "off" | "" => None,
-        addr => Some(TcpListener::bind(addr).await.map_err(|e| format!("admin listener {addr}: {e}"))?),
-    };
-    let max_connections = config.max_connections.max(1);
-    Ok(Bound {
-        listener,
-        max_connections,
-        admin,
-        server: Arc::new(
-            Server::new(engine, auth, account_id).with_limits(config.memory_budget_bytes()?, config.write_timeout()),
-        ),
-        tls,
-        auth_mode,
-    })
+    // Checked here, with the other flags, so a budget too small for one request fails start-up.
+    let budget_bytes = config.memory_budget_bytes()?;
+    Ok(Opened { engine, auth, auth_mode, account_id, tls, budget_bytes })
 }
 
 /// Resolves on SIGINT or SIGTERM.

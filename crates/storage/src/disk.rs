@@ -13,14 +13,34 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use fjall::{AbstractTree, Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use parking_lot::{Mutex, RwLock};
 
-use crate::{Durability, RangeIter, Result, Storage, StorageError, Tree, TreeHandle, WriteBatch};
+use crate::{Durability, Failure, RangeIter, Result, Storage, StorageError, Tree, TreeHandle, WriteBatch};
 
+/// A fjall error as ours, keeping the kind of an I/O error at its root (fjall wraps the LSM
+/// tree's errors, which wrap the operating system's).
 fn io(e: fjall::Error) -> StorageError {
+    if let fjall::Error::Io(e) = e {
+        return StorageError::Disk(e);
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(c) = cause {
+        if let Some(os) = c.downcast_ref::<std::io::Error>() {
+            return StorageError::Disk(std::io::Error::new(os.kind(), e.to_string()));
+        }
+        cause = c.source();
+    }
     StorageError::Io(e.to_string())
 }
+
+/// Bytes written to find out whether a halted store's disk is full.
+const SPACE_PROBE_BYTES: usize = 1024 * 1024;
+
+/// How long [`Storage::settle`] waits for the flushes that opening queued: replaying a journal
+/// of `journal_bytes` can leave several memtables to write.
+const SETTLE_POLLS: u32 = 1200;
+const SETTLE_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Options for the disk backend. Together they bound the engine's memory: block cache plus the
 /// memtables of the trees being written, all of which the journal cap bounds, whatever the table
@@ -122,10 +142,14 @@ impl DiskStorage {
             // (and queue up for the next sync) while the disk works. fsync acts on the file, not
             // the descriptor, so this covers everything written before it started. fdatasync
             // suffices: fjall preallocates journal files, so appends do not change their size.
-            worker.durability.run_committer(&worker.stop, || {
-                worker.db.persist(PersistMode::Buffer).map_err(io)?;
-                journal.lock().sync().map_err(|e| StorageError::Io(format!("journal sync: {e}")))
-            })
+            worker.durability.run_committer(
+                &worker.stop,
+                || {
+                    worker.db.persist(PersistMode::Buffer).map_err(|e| worker.error(e))?;
+                    Ok(journal.lock().sync()?)
+                },
+                || worker.check(),
+            )
         })?;
         Ok(DiskStorage { inner, committer: Mutex::new(Some(committer)) })
     }
@@ -215,6 +239,40 @@ fn allocated(meta: &std::fs::Metadata) -> u64 {
     meta.len()
 }
 
+impl Inner {
+    /// A fjall error as ours. fjall reports only "poisoned" once a write, flush or compaction
+    /// failed, often in a background thread; the usual cause is a full disk, so look whether
+    /// the disk still takes a small file, and name the kind if it does not.
+    fn error(&self, e: fjall::Error) -> StorageError {
+        if !matches!(e, fjall::Error::Poisoned) {
+            return io(e);
+        }
+        let kind = probe_space(&self.dir).err().map(|e| e.kind());
+        StorageError::Halted(Failure {
+            kind,
+            detail: "the LSM engine halted after a write, flush or compaction failed".into(),
+        })
+    }
+
+    /// Fails once fjall has halted. `persist(Buffer)` checks fjall's poisoned flag first (there
+    /// is no other public way) and otherwise only hands buffered journal bytes to the OS.
+    fn check(&self) -> Result<()> {
+        self.db.persist(PersistMode::Buffer).map_err(|e| self.error(e))
+    }
+}
+
+/// Writes and removes a scratch file next to the journals.
+fn probe_space(dir: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    let path = dir.join("space-probe.tmp");
+    let written = std::fs::File::create(&path).and_then(|mut f| {
+        f.write_all(&vec![0; SPACE_PROBE_BYTES])?;
+        f.sync_data()
+    });
+    let _ = std::fs::remove_file(&path);
+    written
+}
+
 fn keyspace_options(memtable_bytes: u64) -> KeyspaceCreateOptions {
     KeyspaceCreateOptions::default().manual_journal_persist(true).max_memtable_size(memtable_bytes)
 }
@@ -268,7 +326,15 @@ impl Storage for DiskStorage {
                 None => fb.remove(&tree.keyspace, op.key),
             }
         }
-        fb.commit().map_err(io)?;
+        if let Err(e) = fb.commit() {
+            // A failed commit leaves fjall poisoned or its journal in doubt: halt, so the server
+            // stops taking writes and reopens the store.
+            let e = self.inner.error(e);
+            if matches!(e, StorageError::Disk(_) | StorageError::Halted(_)) {
+                self.inner.durability.mark_failed(Failure::of("commit failed", &e));
+            }
+            return Err(e);
+        }
         Ok(self.inner.durability.issue())
     }
 
@@ -278,6 +344,30 @@ impl Storage for DiskStorage {
 
     fn disk_bytes(&self) -> u64 {
         allocated_bytes(&self.inner.dir)
+    }
+
+    /// Flushes every memtable (the replayed journal included) and waits for the flushes: a
+    /// store that halted because a flush or compaction found the disk full must not serve again
+    /// until a flush succeeds, or it would halt again at the next rotation. `rotate_memtable` is
+    /// fjall API hidden from its docs (it is public for fjall's tests); fjall is pinned to 3.1.
+    fn settle(&self) -> Result<()> {
+        let trees: Vec<Arc<DiskTree>> = self.inner.trees.read().values().cloned().collect();
+        for tree in &trees {
+            tree.keyspace.rotate_memtable().map_err(|e| self.inner.error(e))?;
+        }
+        for _ in 0..SETTLE_POLLS {
+            // A sealed memtable stays until its flush has written its table.
+            let flushing = trees.iter().any(|t| t.keyspace.tree.sealed_memtable_count() > 0);
+            if !flushing || self.inner.durability.has_failed() {
+                break;
+            }
+            self.inner.check()?;
+            std::thread::sleep(SETTLE_POLL_INTERVAL);
+        }
+        if self.inner.durability.has_failed() {
+            return Err(self.inner.durability.failure_error());
+        }
+        self.inner.check()
     }
 
     fn close(&self) -> Result<()> {
@@ -366,6 +456,30 @@ mod tests {
         store.close().unwrap();
         assert!(store.disk_bytes() > 0);
         assert_eq!(store.disk_bytes(), allocated_bytes(dir.path()));
+    }
+
+    #[test]
+    fn fjall_errors_keep_the_io_error_kind_at_their_root() {
+        let full = || std::io::Error::from(std::io::ErrorKind::StorageFull);
+        assert!(io(fjall::Error::Io(full())).is_disk_full());
+        assert!(io(fjall::Error::Storage(fjall::LsmError::Io(full()))).is_disk_full());
+        assert!(!io(fjall::Error::Storage(fjall::LsmError::Unrecoverable)).is_disk_full());
+    }
+
+    #[test]
+    fn a_healthy_store_settles() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DiskStorage::open(dir.path(), DiskOptions::default()).unwrap();
+        let tree = store.open_tree("t").unwrap();
+        let mut batch = WriteBatch::new();
+        batch.put(&tree, b"k".to_vec(), b"v".to_vec());
+        let ticket = store.commit(batch).unwrap();
+        store.durability().wait_blocking(ticket).unwrap();
+        // Settling flushes the memtable to a table file; the data stays readable.
+        store.settle().unwrap();
+        assert_eq!(tree.get(b"k").unwrap(), Some(b"v".to_vec()));
+        assert!(!store.durability().has_failed());
+        store.close().unwrap();
     }
 
     #[test]

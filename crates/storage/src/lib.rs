@@ -23,9 +23,19 @@ use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex};
 
-/// A storage failure. Internal detail for logs; clients see an InternalServerError.
+/// A storage failure. Internal detail for logs; clients see an InternalServerError (one that
+/// names a full disk when [`StorageError::is_disk_full`] says so).
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
+    /// The operating system refused an I/O. The kind is kept: `ErrorKind::StorageFull` is a full
+    /// disk, which a client is told about and which recovers once space returns.
+    #[error("storage I/O error: {0}")]
+    Disk(#[source] std::io::Error),
+    /// The store refuses writes since an earlier failure (a journal sync, a commit, a background
+    /// flush or compaction) left it unable to make them durable. Only reopening it recovers.
+    #[error("the store refuses writes until it is reopened: {0}")]
+    Halted(Failure),
+    /// Any other failure, described in words (corrupt data, a directory in use, …).
     #[error("storage I/O error: {0}")]
     Io(String),
     #[error("storage is shut down")]
@@ -60,9 +70,56 @@ pub fn check_tree_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+impl StorageError {
+    /// True when the disk is full, now or when the store halted: the client may be told, and
+    /// the store recovers once space returns.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StorageError::Disk(e) => e.kind() == std::io::ErrorKind::StorageFull,
+            StorageError::Halted(failure) => failure.kind == Some(std::io::ErrorKind::StorageFull),
+            _ => false,
+        }
+    }
+
+    /// The I/O error kind underneath, if the failure came from the operating system.
+    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
+        match self {
+            StorageError::Disk(e) => Some(e.kind()),
+            StorageError::Halted(failure) => failure.kind,
+            _ => None,
+        }
+    }
+}
+
 impl From<std::io::Error> for StorageError {
     fn from(e: std::io::Error) -> Self {
-        StorageError::Io(e.to_string())
+        StorageError::Disk(e)
+    }
+}
+
+/// Why a store halted: what failed, and the I/O error kind when the operating system said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub kind: Option<std::io::ErrorKind>,
+    pub detail: String,
+}
+
+impl Failure {
+    /// The failure an error describes, keeping its I/O error kind.
+    pub fn of(what: &str, e: &StorageError) -> Failure {
+        match e {
+            StorageError::Halted(failure) => failure.clone(),
+            e => Failure { kind: e.io_kind(), detail: format!("{what}: {e}") },
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.kind {
+            Some(std::io::ErrorKind::StorageFull) => write!(f, "{} (the disk is full)", self.detail),
+            _ => f.write_str(&self.detail),
+        }
     }
 }
 
@@ -135,6 +192,9 @@ impl WriteBatch {
     }
 }
 
+/// How often an idle committer checks that background work has not halted the store.
+const HEALTH_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Position of a committed batch in the commit order; durable once [`Durability::wait`] says so.
 pub type Ticket = u64;
 
@@ -157,6 +217,15 @@ pub trait Storage: Send + Sync {
     fn disk_bytes(&self) -> u64;
     /// Makes everything committed durable and stops background work.
     fn close(&self) -> Result<()>;
+    /// Waits, boundedly, for the background work that opening started (the disk backend
+    /// flushes the memtables it replayed from old journals), then fails if the store has halted.
+    /// A store reopened after a failure is trusted with writes only once this passes.
+    fn settle(&self) -> Result<()> {
+        match self.durability().has_failed() {
+            true => Err(self.durability().failure_error()),
+            false => Ok(()),
+        }
+    }
 }
 
 /// Group commit bookkeeping: tickets issued by commits, the durable watermark, and a way to
@@ -168,8 +237,8 @@ pub struct Durability {
     issued: AtomicU64,
     durable: AtomicU64,
     failed: AtomicBool,
-    /// Why the sync failed, once it has.
-    failure: Mutex<Option<String>>,
+    /// Why the store halted, once it has: the first failure, which caused the others.
+    failure: Mutex<Option<Failure>>,
     state: Mutex<()>,
     changed: Condvar,
     watch: tokio::sync::watch::Sender<u64>,
@@ -226,15 +295,15 @@ impl Durability {
         self.issued.load(Ordering::Acquire)
     }
 
-    /// The error that a failed sync leaves behind, naming its cause.
+    /// The error that a halted store answers every write with, naming the first failure.
     pub fn failure_error(&self) -> StorageError {
-        match &*self.failure.lock() {
-            Some(reason) => StorageError::Io(format!("journal sync failed: {reason}")),
-            None => StorageError::Io("journal sync failed".into()),
-        }
+        StorageError::Halted(
+            self.failure.lock().clone().unwrap_or_else(|| Failure { kind: None, detail: "an earlier failure".into() }),
+        )
     }
 
-    /// True once a sync has failed: no later write can be acknowledged as durable.
+    /// True once the store has halted (a sync, a commit or background work failed): no later
+    /// write can be acknowledged as durable until the store is reopened.
     pub fn has_failed(&self) -> bool {
         self.failed.load(Ordering::Acquire)
     }
@@ -279,8 +348,9 @@ impl Durability {
         self.watch.send_replace(self.durable());
     }
 
-    fn mark_failed(&self, reason: String) {
-        *self.failure.lock() = Some(reason);
+    /// Halts the store: every waiter and every later write gets [`Durability::failure_error`].
+    pub(crate) fn mark_failed(&self, failure: Failure) {
+        self.failure.lock().get_or_insert(failure);
         self.failed.store(true, Ordering::Release);
         let _guard = self.state.lock();
         self.changed.notify_all();
@@ -288,13 +358,24 @@ impl Durability {
     }
 
     /// Committer loop: waits for undurable tickets, syncs once for all of them, repeats until
-    /// `stop` is set and nothing is pending.
-    fn run_committer(&self, stop: &AtomicBool, sync: impl Fn() -> Result<()>) {
+    /// `stop` is set and nothing is pending. While idle it runs `check` every `HEALTH_CHECK_INTERVAL`:
+    /// background work (an LSM flush or compaction) can halt a store that nobody writes to, and
+    /// readiness must say so before a client finds out.
+    fn run_committer(&self, stop: &AtomicBool, sync: impl Fn() -> Result<()>, check: impl Fn() -> Result<()>) {
         loop {
             {
                 let mut guard = self.state.lock();
                 while self.issued() <= self.durable() && !stop.load(Ordering::Acquire) {
-                    self.changed.wait(&mut guard);
+                    if self.changed.wait_for(&mut guard, HEALTH_CHECK_INTERVAL).timed_out() {
+                        // Unlocked: the check may take the backend's own locks, which writers
+                        // hold before they issue a ticket.
+                        if let Err(e) = parking_lot::MutexGuard::unlocked(&mut guard, &check) {
+                            tracing::error!(error = %e, "the store halted in the background; refusing further writes");
+                            drop(guard);
+                            self.mark_failed(Failure::of("background work failed", &e));
+                            return;
+                        }
+                    }
                 }
             }
             let target = self.issued();
@@ -310,7 +391,7 @@ impl Durability {
                 Ok(()) => self.mark_durable(target),
                 Err(e) => {
                     tracing::error!(error = %e, "journal sync failed; refusing further durable acknowledgements");
-                    self.mark_failed(e.to_string());
+                    self.mark_failed(Failure::of("journal sync failed", &e));
                     return;
                 }
             }
@@ -325,3 +406,79 @@ impl Durability {
 
 #[cfg(test)]
 mod conformance;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn disk_full() -> StorageError {
+        StorageError::Disk(std::io::Error::from(std::io::ErrorKind::StorageFull))
+    }
+
+    #[test]
+    fn a_full_disk_is_recognised_by_its_error_kind_through_a_halt() {
+        assert!(disk_full().is_disk_full());
+        assert!(!StorageError::Disk(std::io::Error::from(std::io::ErrorKind::PermissionDenied)).is_disk_full());
+        assert!(!StorageError::Io("No space left on device".into()).is_disk_full(), "words are not a kind");
+        let failure = Failure::of("journal sync failed", &disk_full());
+        assert_eq!(failure.kind, Some(std::io::ErrorKind::StorageFull));
+        assert!(StorageError::Halted(failure.clone()).is_disk_full());
+        // A halt reported again keeps the first cause rather than wrapping it.
+        assert_eq!(Failure::of("commit failed", &StorageError::Halted(failure.clone())), failure);
+        assert!(failure.to_string().ends_with("(the disk is full)"), "{failure}");
+    }
+
+    #[test]
+    fn a_failed_background_check_halts_an_idle_store() {
+        // Nobody writes, so no sync fails; the check alone must halt the store, and the first
+        // failure is the one every later write is told about.
+        let durability = Arc::new(Durability::new());
+        let stop = Arc::new(AtomicBool::new(false));
+        let committer = {
+            let (durability, stop) = (durability.clone(), stop.clone());
+            std::thread::spawn(move || durability.run_committer(&stop, || Ok(()), || Err(disk_full())))
+        };
+        committer.join().unwrap();
+        assert!(durability.has_failed());
+        assert!(durability.failure_error().is_disk_full());
+        durability.mark_failed(Failure { kind: None, detail: "later".into() });
+        assert!(durability.failure_error().is_disk_full(), "the first failure is kept");
+        let ticket = durability.barrier();
+        assert!(durability.wait_blocking(ticket).unwrap_err().is_disk_full());
+        stop.store(true, Ordering::Release);
+    }
+
+    #[test]
+    fn a_healthy_idle_store_keeps_committing() {
+        let durability = Arc::new(Durability::new());
+        let stop = Arc::new(AtomicBool::new(false));
+        let checks = Arc::new(AtomicU64::new(0));
+        let committer = {
+            let (durability, stop, checks) = (durability.clone(), stop.clone(), checks.clone());
+            std::thread::spawn(move || {
+                durability.run_committer(
+                    &stop,
+                    || Ok(()),
+                    || {
+                        checks.fetch_add(1, Ordering::AcqRel);
+                        Ok(())
+                    },
+                )
+            })
+        };
+        // Idle until the check has run twice, then a commit is still made durable.
+        for _ in 0..1000 {
+            if checks.load(Ordering::Acquire) >= 2 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(checks.load(Ordering::Acquire) >= 2, "an idle committer checks the store");
+        let ticket = durability.barrier();
+        durability.wait_blocking(ticket).unwrap();
+        assert!(!durability.has_failed());
+        stop.store(true, Ordering::Release);
+        durability.wake();
+        committer.join().unwrap();
+    }
+}

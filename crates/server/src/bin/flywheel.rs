@@ -1,7 +1,7 @@
 //! `flywheel`: serve the DynamoDB API.
 
 use clap::Parser;
-use flywheel_server::{bind, shutdown_signal, Config, Stopped};
+use flywheel_server::{bind, reopen, shutdown_signal, Config, Stopped};
 
 /// mimalloc instead of glibc's malloc: requests allocate and free many short-lived buffers of
 /// about an item's size, which glibc serves from its slower bins (`_int_malloc` and
@@ -32,22 +32,18 @@ fn main() -> std::process::ExitCode {
     runtime.block_on(async {
         let shutdown = shutdown_signal();
         tokio::pin!(shutdown);
-        let mut recovering = false;
+        // After a storage failure, the next server comes from `reopen`, on the same listeners.
+        let mut reopened = None;
         loop {
-            let bound = match bind(&config).await {
-                Ok(b) => b,
-                // After a storage failure, keep trying: the disk may get space back.
-                Err(e) if recovering => {
-                    tracing::warn!(error = %e, "cannot reopen the store yet; retrying in a second");
-                    tokio::select! {
-                        _ = &mut shutdown => return std::process::ExitCode::FAILURE,
-                        _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => continue,
+            let bound = match reopened.take() {
+                Some(b) => b,
+                None => match bind(&config).await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot start");
+                        return std::process::ExitCode::FAILURE;
                     }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot start");
-                    return std::process::ExitCode::FAILURE;
-                }
+                },
             };
             let addr = bound.local_addr().map(|a| a.to_string()).unwrap_or_default();
             let admin = bound.admin_addr().map_or_else(|| "off".to_string(), |a| a.to_string());
@@ -63,9 +59,11 @@ fn main() -> std::process::ExitCode {
             );
             match bound.run(&mut shutdown).await {
                 Ok(Stopped::Shutdown) => return std::process::ExitCode::SUCCESS,
-                Ok(Stopped::StorageFailed) => {
-                    recovering = true;
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                Ok(Stopped::StorageFailed { listeners, failure }) => {
+                    match reopen(&config, listeners, failure, &mut shutdown).await {
+                        Some(b) => reopened = Some(b),
+                        None => return std::process::ExitCode::FAILURE,
+                    }
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "shutdown failed");
