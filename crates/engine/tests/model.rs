@@ -15,7 +15,7 @@
 //! each in a debug build). `FLYWHEEL_MODEL_CASES=N` runs N cases (the long run; there is no
 //! cargo-fuzz target for this, see fuzz/README.md), `FLYWHEEL_MODEL_SEED=S` starts from seed S
 //! (printed on every failure: rerun with it and `FLYWHEEL_MODEL_CASES=1` to reproduce),
-//! `FLYWHEEL_MODEL_STEPS` sets the requests per case, and `FLYWHEEL_MODEL_KNOWN_ISSUES=0` lifts
+//! `FLYWHEEL_MODEL_STEPS` sets the requests per case, `FLYWHEEL_MODEL_TRACE=1` prints every request, and `FLYWHEEL_MODEL_KNOWN_ISSUES=0` lifts
 //! the `KNOWN_ISSUES` limits below (`FLYWHEEL_MODEL_LIFT=index_names,gsi_values,sets,remove_only`
 //! lifts some of them).
 
@@ -80,6 +80,10 @@ fn limits() -> Limits {
         set_members_max: if lift("sets") { 5_000 } else { 100 },
         remove_only_updates: lift("remove_only"),
     }
+}
+
+fn tracing_requests() -> bool {
+    std::env::var_os("FLYWHEEL_MODEL_TRACE").is_some()
 }
 
 fn env_number(name: &str) -> Option<u64> {
@@ -207,6 +211,15 @@ impl Harness {
                 .block_on(async { tokio::time::timeout(DISPATCH_TIMEOUT, engine.dispatch(&ctx, op, &bytes)).await })
         }));
         let shown = || abbreviate(&body.to_string());
+        if tracing_requests() {
+            // FLYWHEEL_MODEL_TRACE=1: every request and the start of its answer, to follow a failure.
+            let shown_answer = match &answered {
+                Ok(Ok(Ok(out))) => String::from_utf8_lossy(out).chars().take(4000).collect::<String>(),
+                Ok(Ok(Err(e))) => format!("error {:?}: {}", e.kind, e.message),
+                _ => "no answer".to_string(),
+            };
+            eprintln!("TRACE {} {} => {shown_answer}", op.name(), body);
+        }
         let answer = match answered {
             Err(panic) => panic!("{} panicked ({}) on {}", op.name(), panic_message(&panic), shown()),
             Ok(Err(_)) => panic!("{} did not answer within {DISPATCH_TIMEOUT:?}: {}", op.name(), shown()),
