@@ -49,8 +49,10 @@ REQUEST_BYTES_MAX = 16 * 1024 * 1024
 # crates/server/src/lib.rs); a test that waits for it to close a connection waits this long.
 HEADER_READ_TIMEOUT_SECONDS = 30
 
-# A well-behaved request must be answered within this, whatever else is going on.
-PROMPT_SECONDS = 2.0
+# A well-behaved request must be answered within this, whatever else is going on. It is not a
+# speed test: a server that a hostile client had stalled would answer only after the 30 s
+# timeout above, so this stays well below it yet leaves a busy test machine room to be slow.
+PROMPT_SECONDS = 10.0
 
 SERIALIZATION = "com.amazon.coral.service#SerializationException"
 VALIDATION = "com.amazon.coral.validate#ValidationException"
@@ -199,7 +201,8 @@ def test_body_over_the_request_limit_is_refused(endpoint, ddb, table, framing):
     response = exchange(endpoint, data)
     assert response is not None, "the server closed the connection without an answer"
     assert error_type(response) == (400, VALIDATION)
-    assert time.monotonic() - started < 15
+    # Reading stops at the limit, so the answer does not wait for a stall timeout.
+    assert time.monotonic() - started < HEADER_READ_TIMEOUT_SECONDS
     assert "Item" not in ddb.get_item(TableName=table, Key={"pk": {"S": "big"}}, ConsistentRead=True)
     assert_serving(ddb)
 
@@ -509,13 +512,15 @@ def test_connection_flood_does_not_stop_service(own_server):
         with ThreadPoolExecutor(max_workers=50) as pool:
             target = address(own_server.endpoint)
             sockets = list(pool.map(lambda _: socket.create_connection(target, timeout=10), range(FLOOD_CONNECTIONS)))
-        wait_for(lambda: open_descriptors(pid) >= baseline + FLOOD_CONNECTIONS, 10,
+        wait_for(lambda: open_descriptors(pid) >= baseline + FLOOD_CONNECTIONS, 60,
                  f"the server did not accept all {FLOOD_CONNECTIONS} connections")
-        time.sleep(1)
+        # The worker is served while all of them are open: a count, not a length of time.
+        served = len(latencies)
+        wait_for(lambda: len(latencies) >= served + 20, 120, "the worker was not served during the flood")
     finally:
         for sock in sockets:
             sock.close()
-        wait_for(lambda: open_descriptors(pid) <= baseline + 2, 10, "the server kept flood connections open")
+        wait_for(lambda: open_descriptors(pid) <= baseline + 2, 60, "the server kept flood connections open")
         stop.set()
         thread.join()
     assert not failures, failures[:5]
@@ -529,16 +534,19 @@ def test_connections_past_the_cap_wait_for_a_free_slot():
     server = Server(args=["--max-connections", "8"]).start()
     idle = []
     try:
+        baseline = open_descriptors(server.process.pid)
         for _ in range(8):
             idle.append(socket.create_connection(("127.0.0.1", server.port), timeout=5))
-        time.sleep(0.3)
+        # Every idle connection holds its slot before the ninth arrives.
+        wait_for(lambda: open_descriptors(server.process.pid) >= baseline + 8, 60,
+                 "the server did not accept the eight idle connections")
         blocked = make_client(server.endpoint, retries=1, read_timeout=1)
         started = time.monotonic()
         with pytest.raises(Exception):
             blocked.list_tables()
         assert time.monotonic() - started >= 0.9, "the ninth connection was served past the cap"
         idle.pop().close()
-        served = make_client(server.endpoint, retries=1, read_timeout=5)
+        served = make_client(server.endpoint, retries=1, read_timeout=60)
         assert "TableNames" in served.list_tables()
     finally:
         for s in idle:
