@@ -476,6 +476,16 @@ pub async fn bind(config: &Config) -> Result<Bound, Box<dyn std::error::Error + 
         (None, None) => None,
         _ => return Err("--tls-cert and --tls-key go together".into()),
     };
+    // The listeners before the store: a port in use is the commonest start-up mistake, and it
+    // should fail without creating (or locking) a data directory.
+    let listener =
+        TcpListener::bind(&config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let admin = match config.admin_listen.as_str() {
+        "off" | "" => None,
+        addr => {
+            Some(TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr} (--admin-listen): {e}"))?)
+        }
+    };
     let storage: Arc<dyn flywheel_storage::Storage> = if config.in_memory {
         Arc::new(flywheel_storage::memory::MemoryStorage::new())
     } else {
@@ -484,11 +494,6 @@ pub async fn bind(config: &Config) -> Result<Bound, Box<dyn std::error::Error + 
     let engine_config = config.engine_config();
     let account_id = engine_config.account_id.clone();
     let engine = Engine::open(storage, engine_config)?;
-    let listener = TcpListener::bind(&config.listen).await?;
-    let admin = match config.admin_listen.as_str() {
-        "off" | "" => None,
-        addr => Some(TcpListener::bind(addr).await.map_err(|e| format!("admin listener {addr}: {e}"))?),
-    };
     let max_connections = config.max_connections.max(1);
     Ok(Bound {
         listener,
