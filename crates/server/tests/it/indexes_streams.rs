@@ -6,7 +6,7 @@
 //!   a concurrent random workload of puts, updates, deletes, conditional writes and
 //!   transactions.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

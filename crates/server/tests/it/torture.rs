@@ -12,7 +12,7 @@
 //! number of crash cycles (3 by default, as in CI; `FLYWHEEL_TORTURE_CYCLES=100` is the long
 //! mode).
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -3,7 +3,7 @@
 //! through aws-sdk-dynamodb. Export files are in DynamoDB's S3 export format, so what these
 //! tests import is what a DynamoDB export to S3 writes.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::io::Write;

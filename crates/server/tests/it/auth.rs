@@ -2,7 +2,7 @@
 //! with `--credentials` (and `--tls-cert`/`--tls-key`). Each test pins what DynamoDB answers
 //! a Rust application whose keys are wrong, unknown or not allowed to do something.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 
