@@ -464,6 +464,29 @@ def open_descriptors(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def accepted(pid, port, client_ports):
+    """How many connections from these local ports to `port` process `pid` has accepted: the
+    server-side socket of each is one of its descriptors (one still in the listen backlog is
+    not)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue  # closed meanwhile
+        if link.startswith("socket:["):
+            inodes.add(link[len("socket:[") : -1])
+    count = 0
+    with open("/proc/net/tcp") as table:
+        next(table)
+        for line in table:
+            fields = line.split()
+            local, remote, inode = fields[1], fields[2], fields[9]
+            if int(local.split(":")[1], 16) == port and int(remote.split(":")[1], 16) in client_ports:
+                count += inode in inodes
+    return count
+
+
 def wait_for(condition, timeout, what):
     deadline = time.monotonic() + timeout
     while not condition():
@@ -534,11 +557,12 @@ def test_connections_past_the_cap_wait_for_a_free_slot():
     server = Server(args=["--max-connections", "8"]).start()
     idle = []
     try:
-        baseline = open_descriptors(server.process.pid)
         for _ in range(8):
             idle.append(socket.create_connection(("127.0.0.1", server.port), timeout=5))
-        # Every idle connection holds its slot before the ninth arrives.
-        wait_for(lambda: open_descriptors(server.process.pid) >= baseline + 8, 60,
+        # Every idle connection holds its slot before the ninth arrives (the start-up probe's
+        # connection may still hold one for a moment, so count exactly these eight).
+        ports = {s.getsockname()[1] for s in idle}
+        wait_for(lambda: accepted(server.process.pid, server.port, ports) == 8, 60,
                  "the server did not accept the eight idle connections")
         blocked = make_client(server.endpoint, retries=1, read_timeout=1)
         started = time.monotonic()
