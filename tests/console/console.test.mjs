@@ -5,7 +5,7 @@
 //
 //   node tests/console/console.test.mjs
 //
-// FLYWHEEL_BIN overrides the server binary (default target/debug/flywheel), CHROMIUM the
+// FLYWHEEL_BIN overrides the server binary (default target/release/flywheel), CHROMIUM the
 // browser (default /usr/bin/chromium), CONSOLE_SCREENSHOT_DIR where the screenshots go (default
 // docs/). Exits non-zero on any failure; always stops the server and the browser.
 
@@ -19,7 +19,7 @@ import { chromium } from 'playwright-core';
 import * as prometheus from '../../crates/server/src/console/prometheus.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const BIN = process.env.FLYWHEEL_BIN || path.join(process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target'), 'debug', 'flywheel');
+const BIN = process.env.FLYWHEEL_BIN || path.join(process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target'), 'release', 'flywheel');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const VIEWPORT = { width: 1280, height: 800 };
 const SCREENSHOT_DIR = process.env.CONSOLE_SCREENSHOT_DIR || path.join(ROOT, 'docs');

@@ -22,7 +22,9 @@ REGION = "us-east-1"
 ACCESS_KEY = "AKIAEXAMPLE"
 SECRET_KEY = "secret"
 
-DEFAULT_BIN = "/work/main/target/debug/flywheel"
+# The binary ./scripts/test.sh and `cargo run --release` build (one shared release build).
+TARGET_DIR = Path(os.environ.get("CARGO_TARGET_DIR") or Path(__file__).resolve().parents[2] / "target")
+DEFAULT_BIN = TARGET_DIR / "release" / "flywheel"
 # Deadlines below are generous on purpose: a passing run never waits them out, and a machine busy
 # with other work (CI beside a build) may be many times slower than a developer's.
 SERVER_START_TIMEOUT_SECONDS = 60.0

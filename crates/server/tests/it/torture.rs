@@ -364,6 +364,7 @@ fn client_without_retries(server: &Flywheel) -> Client {
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("AKIDEXAMPLE", "secret", None, None, "t"))
         .endpoint_url(server.endpoint())
         .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+        .http_client(common::http_client())
         .build();
     Client::from_conf(config)
 }
