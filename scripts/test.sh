@@ -17,6 +17,7 @@ stage() { echo "==> $1 (at $((SECONDS - started)) s)"; }
 # --- 1. system packages --------------------------------------------------------------------------
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 missing=()
+command -v python3 >/dev/null || missing+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
