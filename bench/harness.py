@@ -94,7 +94,7 @@ class Config:
         self.results = os.environ.get("BENCH_RESULTS_DIR") or os.path.join(BENCH, "results")
         self.logdir = os.path.join(self.results, "logs", self.stamp)
         self.workdir = os.path.join(BENCH, ".work", self.stamp)
-        self.flywheel = os.environ.get("BENCH_FLYWHEEL_BIN") or os.path.join(ROOT, "target", "release", "flywheel")
+        self.flywheel = os.environ.get("BENCH_FLYWHEEL_BIN") or os.path.join(ROOT, "target", "dist", "flywheel")
         self.ceiling = os.path.join(BENCH, "ceiling-server", "target", "release", "ceiling-server")
         # "system:reason;..." from run.sh for installs or builds that failed.
         self.setup_failures = {}

@@ -89,8 +89,8 @@ if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
     fi
   fi
   if wants flywheel; then
-    say "building Flywheel (cargo build --release -p flywheel-server -j $JOBS)"
-    if ! (cd "$ROOT" && cargo build --release -p flywheel-server -j "$JOBS") \
+    say "building Flywheel (cargo build --profile dist -p flywheel-server -j $JOBS)"
+    if ! (cd "$ROOT" && cargo build --profile dist -p flywheel-server -j "$JOBS") \
         >"$LOGDIR/build-flywheel.log" 2>&1; then
       fail flywheel "cargo build -p flywheel-server failed: $(last_error "$LOGDIR/build-flywheel.log")"
     fi

@@ -4,7 +4,7 @@
 #
 #   bench/single.sh disk|mem put|get|mixed|query|update|batch|scan [perf|sched]
 #
-# Starts target/release/flywheel (or $BIN) on loopback, preloads KEYS items (default 20,000)
+# Starts target/dist/flywheel (or $BIN) on loopback, preloads KEYS items (default 20,000)
 # with bench/preload.py, runs wrk for DUR seconds (default 8) with 16 connections, prints wrk's
 # RESULT line and the journal sync histograms from /metrics, and stops the server.
 #   perf   also records a CPU profile of the server to $OUT/perf.data (perf report -i ...)
@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 MODE=${1:?disk or mem}
 WL=${2:?workload}
 PROF=${3:-}
-BIN=${BIN:-target/release/flywheel}
+BIN=${BIN:-target/dist/flywheel}
 KEYS=${KEYS:-20000}
 DUR=${DUR:-8}
 OUT=${OUT:-bench/results/single}

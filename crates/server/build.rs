@@ -1,5 +1,5 @@
-//! Names the git commit the binary is built from, as `FLYWHEEL_GIT_COMMIT` (`flywheel_build_info`
-//! on /metrics). A build outside a git checkout (a source tarball) gets "unknown", unless the
+//! Names the git commit the binary is built from, as `FLYWHEEL_GIT_COMMIT` (`flywheel --version` and
+//! `flywheel_build_info` on /metrics). A build outside a git checkout (a source tarball) gets "unknown", unless the
 //! builder sets `FLYWHEEL_GIT_COMMIT` itself.
 
 use std::process::Command;

@@ -1,7 +1,7 @@
 """Session fixtures: one Flywheel server for the whole run, boto3 clients bound to it, and tables
 that clean up after themselves.
 
-FLYWHEEL_BIN (default /work/main/target/debug/flywheel) names the binary. A missing binary fails
+FLYWHEEL_BIN (default target/release/flywheel, under CARGO_TARGET_DIR if set) names the binary. A missing binary fails
 every test loudly; it never skips. DYNAMO_ENDPOINT=http://host:port runs the suite against an
 already-running server instead (dynalite, DynamoDB Local, real DynamoDB), which is how the suite
 itself is checked while Flywheel is young.

@@ -36,7 +36,7 @@ def run_threads(work):
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=60)
+        t.join(timeout=300)
     assert not any(t.is_alive() for t in threads), "a writer thread hung"
     if errors:
         raise errors[0]

@@ -26,7 +26,9 @@ from support import (
 pytestmark = pytest.mark.durability
 
 WRITER_THREADS = 8
-BURST_SECONDS = 3.0
+# The kill comes once this many unique writes are acknowledged (a count, so a slow machine only
+# takes longer), while the writers are still sending.
+ACKED_BEFORE_KILL = 1000
 
 
 @pytest.fixture
@@ -102,15 +104,19 @@ def test_acknowledged_writes_survive_sigkill(durable_server):
     ]
     for t in threads:
         t.start()
-    time.sleep(BURST_SECONDS)
+    deadline = time.monotonic() + 300
+    while sum(len(a) for a in acked) < ACKED_BEFORE_KILL + WRITER_THREADS:
+        assert all(t.is_alive() for t in threads), "a writer stopped before the kill:\n" + server.log_tail()
+        assert time.monotonic() < deadline, "the writers were not acknowledged:\n" + server.log_tail()
+        time.sleep(0.01)
     assert all(t.is_alive() for t in threads), "a writer stopped before the kill:\n" + server.log_tail()
     server.kill()  # mid-burst: writers are still sending
     stop.set()
     for t in threads:
-        t.join(timeout=30)
+        t.join(timeout=120)
 
     unique = {k: v for a in acked for k, v in a.items() if not k.startswith("counter-")}
-    assert len(unique) >= 100, f"only {len(unique)} writes were acknowledged before the kill"
+    assert len(unique) >= ACKED_BEFORE_KILL, f"only {len(unique)} writes were acknowledged"
 
     restarted = durable_server()
     client = make_client(restarted.endpoint)

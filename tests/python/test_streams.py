@@ -843,7 +843,7 @@ def test_records_older_than_the_retention_are_trimmed(short_retention):
     trimmed_number = by_shard[shard_id][0]["dynamodb"]["SequenceNumber"]
     early = streams.get_shard_iterator(StreamArn=arn, ShardId=shard_id,
                                        ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + support.STREAM_WAIT_TIMEOUT_SECONDS
     while stream_records(streams, arn)[shard_id]:
         assert time.monotonic() < deadline, "the record was not trimmed"
         time.sleep(0.2)
@@ -881,7 +881,7 @@ def test_records_written_after_a_restart_follow_trimmed_ones(tmp_path):
         arn = support.wait_active(ddb, name)["LatestStreamArn"]
         ddb.put_item(TableName=name, Item=item("a", v=1))
         shard_id = shard_of(stream_records(streams, arn), "a")
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + support.STREAM_WAIT_TIMEOUT_SECONDS
         while stream_records(streams, arn)[shard_id]:
             assert time.monotonic() < deadline, "the record was not trimmed"
             time.sleep(0.2)

@@ -3,7 +3,6 @@ cancellation reasons, idempotency by ClientRequestToken, and serializable isolat
 
 import random
 import threading
-import time
 
 import pytest
 from botocore.exceptions import ClientError
@@ -102,14 +101,20 @@ def test_bank_transfers_conserve_the_total(ddb, table, endpoint):
     for a in accounts:
         ddb.put_item(TableName=table, Item={"pk": {"S": a}, "balance": {"N": str(start)}})
     total = start * len(accounts)
-    deadline = time.time() + 6
+    # Bounded by counts, not time: the transfers run until `transfers_wanted` have committed
+    # (each client gives up after `attempts_per_client` tries), the auditors until they are over.
+    transfers_wanted, attempts_per_client = 400, 200
     errors, snapshots, committed = [], [], [0]
     lock = threading.Lock()
+    transferring = threading.Event()
+    transferring.set()
 
     def transfer(seed):
         rng = random.Random(seed)
         client = support.make_client(endpoint)
-        while time.time() < deadline:
+        for _ in range(attempts_per_client):
+            if committed[0] >= transfers_wanted:
+                break
             src, dst = rng.sample(accounts, 2)
             amount = rng.randint(1, 300)
             try:
@@ -130,7 +135,8 @@ def test_bank_transfers_conserve_the_total(ddb, table, endpoint):
 
     def audit():
         client = support.make_client(endpoint)
-        while time.time() < deadline:
+        # At least one snapshot each, however the threads are scheduled.
+        while not snapshots or transferring.is_set():
             got = client.transact_get_items(TransactItems=[
                 {"Get": {"TableName": table, "Key": {"pk": {"S": a}}}} for a in accounts])["Responses"]
             balances = [int(r["Item"]["balance"]["N"]) for r in got]
@@ -138,14 +144,17 @@ def test_bank_transfers_conserve_the_total(ddb, table, endpoint):
             if min(balances) < 0:
                 errors.append(f"negative balance {balances}")
 
-    threads = [threading.Thread(target=transfer, args=(i,)) for i in range(16)]
-    threads += [threading.Thread(target=audit) for _ in range(2)]
-    for t in threads:
+    transfers = [threading.Thread(target=transfer, args=(i,)) for i in range(16)]
+    audits = [threading.Thread(target=audit) for _ in range(2)]
+    for t in transfers + audits:
         t.start()
-    for t in threads:
+    for t in transfers:
+        t.join()
+    transferring.clear()
+    for t in audits:
         t.join()
     assert not errors, errors[:3]
-    assert committed[0] > 50, "too few transfers committed to prove anything"
+    assert committed[0] >= transfers_wanted, f"only {committed[0]} transfers committed"
     print(f"{committed[0]} transfers committed, {len(snapshots)} snapshots audited")
     assert snapshots and all(s == total for s in snapshots), set(snapshots)
     final = ddb.scan(TableName=table, ConsistentRead=True)["Items"]

@@ -16,7 +16,7 @@ import support
 from support import Server, assert_error, external_endpoint, hash_table_spec, stream_records, unique_table_name
 
 # Generous next to the default one-second sweeps; DynamoDB itself takes up to two days.
-SWEEP_TIMEOUT_SECONDS = 20.0
+SWEEP_TIMEOUT_SECONDS = 60.0
 # How far in the future a "soon" expiry lies: long enough for the few requests that follow it to
 # be made before it passes, short enough that a test waits for it.
 SOON_SECONDS = 10

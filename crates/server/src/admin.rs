@@ -131,6 +131,12 @@ async fn handle(server: &Server, handle: &Option<PrometheusHandle>, req: Request
         return text(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "GET only\n");
     }
     match req.uri().path() {
+        // Someone who opens the admin address in a browser wants the console.
+        "/" => {
+            let mut r = text(StatusCode::FOUND, "text/plain", "see /console\n");
+            r.headers_mut().insert(hyper::header::LOCATION, HeaderValue::from_static("/console"));
+            r
+        }
         "/metrics" => match handle {
             Some(h) => {
                 publish_engine_state(server);

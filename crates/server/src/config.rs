@@ -4,9 +4,18 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+/// What `flywheel --version` prints: the crate's version and the git commit it was built from
+/// (recorded by build.rs; "unknown" outside a git checkout).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("FLYWHEEL_GIT_COMMIT"), ")");
+
 /// Flywheel: a DynamoDB-compatible database server.
+///
+/// Serves the DynamoDB API over HTTP so that applications written for Amazon DynamoDB (the AWS
+/// CLI, boto3, the AWS SDKs) work unchanged: point their endpoint URL at the --listen address.
+/// Data is stored durably under --data-dir, or only in memory with --in-memory. The web console
+/// and Prometheus metrics are on the admin listener (--admin-listen).
 #[derive(Parser, Debug, Clone)]
-#[command(name = "flywheel", version, about, after_help = crate::tools::TOOLS_HELP)]
+#[command(name = "flywheel", version = VERSION, after_help = crate::tools::TOOLS_HELP)]
 pub struct Config {
     /// Address to serve the DynamoDB API on.
     #[arg(long, env = "FLYWHEEL_LISTEN", default_value = "127.0.0.1:8000")]

@@ -346,10 +346,13 @@ pub struct Listeners {
 
 impl Listeners {
     async fn bind(config: &Config) -> Result<Listeners, Box<dyn std::error::Error + Send + Sync>> {
-        let api = TcpListener::bind(&config.listen).await?;
+        let api =
+            TcpListener::bind(&config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let admin = match config.admin_listen.as_str() {
             "off" | "" => None,
-            addr => Some(Arc::new(TcpListener::bind(addr).await.map_err(|e| format!("admin listener {addr}: {e}"))?)),
+            addr => Some(Arc::new(
+                TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr} (--admin-listen): {e}"))?,
+            )),
         };
         Ok(Listeners { api, admin })
     }
@@ -693,8 +696,10 @@ where
 /// Opens storage and the engine per `config`, loads credentials and TLS material, and binds
 /// the listeners.
 pub async fn bind(config: &Config) -> Result<Bound, Box<dyn std::error::Error + Send + Sync>> {
-    let opened = open(config)?;
+    // The listeners before the store: a port in use is the commonest start-up mistake, and it
+    // should fail without creating (or locking) a data directory.
     let listeners = Listeners::bind(config).await?;
+    let opened = open(config)?;
     Ok(Bound::new(config, opened, listeners))
 }
 

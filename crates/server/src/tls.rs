@@ -1,9 +1,9 @@
 //! Optional TLS (`--tls-cert`, `--tls-key`): rustls with the ring provider, TLS 1.2 and 1.3,
 //! HTTP/1.1 only (ALPN), no client certificates.
 //!
-//! The provider is named explicitly rather than left to rustls' crate-feature default: the
-//! SDK the tests use brings aws-lc-rs into the same build, and with two providers compiled in
-//! rustls cannot pick one by itself.
+//! The provider is named explicitly rather than left to rustls' crate-feature default: should
+//! a dependency bring aws-lc-rs into the build (the SDK the tests use would by default), rustls
+//! with two providers compiled in cannot pick one by itself.
 
 use std::path::Path;
 use std::sync::Arc;

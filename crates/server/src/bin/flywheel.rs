@@ -20,6 +20,8 @@ fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
+        // Colours for a person at a terminal; plain text in a log file or a pipe.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("flywheel-worker").build()
     {
@@ -39,20 +41,22 @@ fn main() -> std::process::ExitCode {
                 Some(b) => b,
                 None => match bind(&config).await {
                     Ok(b) => b,
+                    // One plain line on stderr, whatever the log filter: the reason it did not start.
                     Err(e) => {
-                        tracing::error!(error = %e, "cannot start");
+                        eprintln!("flywheel: cannot start: {e}");
                         return std::process::ExitCode::FAILURE;
                     }
                 },
             };
             let addr = bound.local_addr().map(|a| a.to_string()).unwrap_or_default();
-            let admin = bound.admin_addr().map_or_else(|| "off".to_string(), |a| a.to_string());
+            let api = format!("{}://{addr}", bound.scheme());
+            // The console is served over plain HTTP on the admin listener.
+            let console = bound.admin_addr().map_or_else(|| "off".to_string(), |a| format!("http://{a}/console"));
             let storage =
                 if config.in_memory { "in-memory".to_string() } else { config.data_dir.display().to_string() };
             tracing::info!(
-                listen = %addr,
-                admin = %admin,
-                scheme = bound.scheme(),
+                api = %api,
+                console = %console,
                 storage = %storage,
                 auth = bound.auth_mode(),
                 "flywheel ready"

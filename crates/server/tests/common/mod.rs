@@ -36,7 +36,8 @@ impl Flywheel {
             .stdout(Stdio::null())
             .spawn()
             .expect("start flywheel");
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // Generous: a debug build on a busy machine may be slow to start; a passing run never waits it out.
+        let deadline = Instant::now() + Duration::from_secs(60);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "flywheel did not start listening");
             std::thread::sleep(Duration::from_millis(5));
@@ -65,6 +66,7 @@ impl Flywheel {
                 "test",
             ))
             .endpoint_url(self.endpoint())
+            .http_client(http_client())
             .build();
         aws_sdk_dynamodbstreams::Client::from_conf(config)
     }
@@ -99,6 +101,14 @@ pub fn config_builder(endpoint: &str, region: &str, credentials: Credentials) ->
         .region(Region::new(region.to_string()))
         .credentials_provider(credentials)
         .endpoint_url(endpoint)
+        .http_client(http_client())
+}
+
+/// The SDK's own hyper client, with rustls on ring: the SDK's default HTTPS client (rustls on
+/// aws-lc) is left out of the build to keep it small (see Cargo.toml). Speaks plain HTTP too.
+pub fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
 }
 
 /// Cheap deterministic pseudo-random numbers (xorshift64), one stream per seed: tests that

@@ -3,7 +3,7 @@
 //! sort-key order (both directions), and each Scan segment keeps a partition key's items together
 //! and in sort-key order, as DynamoDB does.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 

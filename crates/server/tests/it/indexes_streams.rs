@@ -6,7 +6,7 @@
 //!   a concurrent random workload of puts, updates, deletes, conditional writes and
 //!   transactions.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -172,7 +172,8 @@ async fn gsi_added_while_writers_run_matches_the_table() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The writers are under way before the index is created (a count of writes, not a time).
+    writes_reach(&writes, 20).await;
 
     let create = CreateGlobalSecondaryIndexAction::builder()
         .index_name("byG")
@@ -217,7 +218,8 @@ async fn gsi_added_while_writers_run_matches_the_table() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let writes_during = writes.load(Ordering::Relaxed) - writes_at_start;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // And a few more once it is active.
+    writes_reach(&writes, writes_at_start + writes_during + 20).await;
     stop.store(true, Ordering::Relaxed);
     for w in writers {
         w.await.unwrap();
@@ -252,6 +254,15 @@ async fn gsi_added_while_writers_run_matches_the_table() {
         writes_during,
         actual.len()
     );
+}
+
+/// Waits until the writers have made `count` writes in all; fails after a generous deadline.
+async fn writes_reach(writes: &AtomicU64, count: u64) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while writes.load(Ordering::Relaxed) < count {
+        assert!(Instant::now() < deadline, "the writers made {} writes, not {count}", writes.load(Ordering::Relaxed));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// The key of the stream test's items.

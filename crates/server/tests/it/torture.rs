@@ -12,12 +12,12 @@
 //! number of crash cycles (3 by default, as in CI; `FLYWHEEL_TORTURE_CYCLES=100` is the long
 //! mode).
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
@@ -78,7 +78,15 @@ struct Model {
     pending: Option<Pending>,
 }
 
-async fn run_client(client: Client, id: u64, model: &mut Model, crashed: Arc<AtomicBool>, seed: u64) -> u64 {
+/// Runs until `crashed`; returns its acknowledged operations, also counted into `progress`.
+async fn run_client(
+    client: Client,
+    id: u64,
+    model: &mut Model,
+    crashed: Arc<AtomicBool>,
+    progress: Arc<AtomicU64>,
+    seed: u64,
+) -> u64 {
     let mut rng = Rng(seed);
     let mut acknowledged = 0;
     let mut next_version = 1 + model.keys.values().filter_map(version_of).max().unwrap_or(0);
@@ -209,6 +217,7 @@ async fn run_client(client: Client, id: u64, model: &mut Model, crashed: Arc<Ato
                 }
                 model.pending = None;
                 acknowledged += 1;
+                progress.fetch_add(1, Ordering::Relaxed);
             }
             // The server is gone: this operation stays pending.
             Err(()) => break,
@@ -355,6 +364,7 @@ fn client_without_retries(server: &Flywheel) -> Client {
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("AKIDEXAMPLE", "secret", None, None, "t"))
         .endpoint_url(server.endpoint())
         .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+        .http_client(common::http_client())
         .build();
     Client::from_conf(config)
 }
@@ -401,18 +411,29 @@ async fn acknowledged_writes_survive_repeated_kill9() {
     let (mut acknowledged, mut uncertain) = (0u64, 0usize);
     for cycle in 0..cycles {
         let crashed = Arc::new(AtomicBool::new(false));
+        let progress = Arc::new(AtomicU64::new(0));
         let mut tasks = Vec::new();
         for (id, model) in std::mem::take(&mut models).into_iter().enumerate() {
-            let (client, crashed) = (client_without_retries(&server), crashed.clone());
+            let (client, crashed, progress) = (client_without_retries(&server), crashed.clone(), progress.clone());
             let seed = 0x9E37_79B9_7F4A_7C15 ^ ((cycle << 8) | (id as u64 + 1));
             tasks.push(tokio::spawn(async move {
                 let mut model = model;
-                let n = run_client(client, id as u64, &mut model, crashed, seed).await;
+                let n = run_client(client, id as u64, &mut model, crashed, progress, seed).await;
                 (model, n)
             }));
         }
-        // Let the workload run, then pull the plug without warning.
-        tokio::time::sleep(Duration::from_millis(150 + rng.below(450))).await;
+        // Let the workload run for a random number of acknowledged operations (a count, so a
+        // slow machine only takes longer), then pull the plug without warning.
+        let target = 20 + rng.below(400);
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while progress.load(Ordering::Relaxed) < target {
+            assert!(
+                Instant::now() < deadline,
+                "cycle {cycle}: only {} operations acknowledged",
+                progress.load(Ordering::Relaxed)
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         server.kill9();
         crashed.store(true, Ordering::Relaxed);
         for t in tasks {

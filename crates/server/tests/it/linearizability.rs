@@ -8,7 +8,7 @@
 //! are independent objects, and linearizability is compositional). The same check will gate
 //! the replicated mode. A deliberately stale history is rejected, to show the checker bites.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -3,7 +3,7 @@
 //! through aws-sdk-dynamodb. Export files are in DynamoDB's S3 export format, so what these
 //! tests import is what a DynamoDB export to S3 writes.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -83,7 +83,7 @@ async fn create_table(client: &Client, name: &str, genre_index: bool) {
     }
     request.send().await.expect("create table");
     // Wait until the table and its indexes are ACTIVE, as a client would.
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let described = client.describe_table().table_name(name).send().await.unwrap();
         let table = described.table().unwrap();

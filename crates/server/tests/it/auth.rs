@@ -2,7 +2,7 @@
 //! with `--credentials` (and `--tls-cert`/`--tls-key`). Each test pins what DynamoDB answers
 //! a Rust application whose keys are wrong, unknown or not allowed to do something.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 
@@ -165,7 +165,7 @@ async fn tls_with_a_self_signed_certificate() {
     ]);
     use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
     let http_client = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .tls_context(
             TlsContext::builder()
                 .with_trust_store(

@@ -1,7 +1,7 @@
 //! The server driven through aws-sdk-dynamodb, the official Rust SDK. Each test pins a DynamoDB
 //! behaviour that Rust applications rely on.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 
