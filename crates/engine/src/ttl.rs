@@ -421,13 +421,12 @@ mod tests {
     use flywheel_protocol::Operation;
     use serde_json::{json, Value};
 
-    async fn call(engine: &Engine, op: Operation, body: Value) -> Value {
-        let ctx = RequestContext::new("us-east-1", "localhost");
-        let out = engine.dispatch(&ctx, op, body.to_string().as_bytes()).await.unwrap();
-        serde_json::from_slice(&out).unwrap()
+    fn in_memory_engine() -> Engine {
+        Engine::open(Arc::new(flywheel_storage::memory::MemoryStorage::new()), crate::EngineConfig::default()).unwrap()
     }
 
-    async fn table_with_ttl(engine: &Engine, name: &str) -> TableRef {
+    /// A table keyed by a string `pk`, TTL not yet enabled.
+    async fn create_table(engine: &Engine, name: &str) {
         call(
             engine,
             Operation::CreateTable,
@@ -436,6 +435,23 @@ mod tests {
                    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}]}),
         )
         .await;
+    }
+
+    /// An in-memory engine with one table from `create_table`.
+    async fn engine_with_table(name: &str) -> Engine {
+        let engine = in_memory_engine();
+        create_table(&engine, name).await;
+        engine
+    }
+
+    async fn call(engine: &Engine, op: Operation, body: Value) -> Value {
+        let ctx = RequestContext::new("us-east-1", "localhost");
+        let out = engine.dispatch(&ctx, op, body.to_string().as_bytes()).await.unwrap();
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    async fn table_with_ttl(engine: &Engine, name: &str) -> TableRef {
+        create_table(engine, name).await;
         call(
             engine,
             Operation::UpdateTimeToLive,
@@ -463,8 +479,7 @@ mod tests {
         // A sweep's cost follows the items that expire, not the table: among 2,000 items that
         // do not expire (in the future, ancient, or without the attribute), the sweeper reads the
         // expiry-index entries of the 3 that are due and no others.
-        let storage = Arc::new(flywheel_storage::memory::MemoryStorage::new());
-        let engine = Engine::open(storage, crate::EngineConfig::default()).unwrap();
+        let engine = in_memory_engine();
         let table = table_with_ttl(&engine, "ttl_t").await;
         let now = now_seconds();
         for i in 0..2_000 {
@@ -491,8 +506,7 @@ mod tests {
     async fn an_entry_naming_no_item_is_removed_not_read_again() {
         // The atomic batches keep the index exact; should an entry ever name no item (a bug, a
         // damaged store), the sweeper removes it instead of reading it on every pass.
-        let storage = Arc::new(flywheel_storage::memory::MemoryStorage::new());
-        let engine = Engine::open(storage, crate::EngineConfig::default()).unwrap();
+        let engine = in_memory_engine();
         let table = table_with_ttl(&engine, "ttl_t").await;
         let expiry = table.expiry.read().clone().unwrap();
         let mut batch = WriteBatch::new();
@@ -509,16 +523,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_expiry_index_follows_every_item_change_and_the_backfill() {
-        let storage = Arc::new(flywheel_storage::memory::MemoryStorage::new());
-        let engine = Engine::open(storage, crate::EngineConfig::default()).unwrap();
-        call(
-            &engine,
-            Operation::CreateTable,
-            json!({"TableName": "ttl_t", "BillingMode": "PAY_PER_REQUEST",
-                   "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-                   "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}]}),
-        )
-        .await;
+        let engine = engine_with_table("ttl_t").await;
         let now = now_seconds();
         // Written before TTL is enabled: only the backfill can index these.
         for i in 0..600 {
@@ -591,16 +596,7 @@ mod tests {
     async fn writes_during_the_backfill_leave_the_index_exact() {
         // Writes race the backfill (which yields between chunks of 256 items): they renew,
         // remove and add expiries and delete items. The finished index equals the table.
-        let storage = Arc::new(flywheel_storage::memory::MemoryStorage::new());
-        let engine = Engine::open(storage, crate::EngineConfig::default()).unwrap();
-        call(
-            &engine,
-            Operation::CreateTable,
-            json!({"TableName": "ttl_t", "BillingMode": "PAY_PER_REQUEST",
-                   "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-                   "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}]}),
-        )
-        .await;
+        let engine = engine_with_table("ttl_t").await;
         let now = now_seconds();
         for i in 0..1_500 {
             put(&engine, "ttl_t", &format!("k{i}"), Some(now + 100.0 + i as f64)).await;
