@@ -121,3 +121,23 @@ def table(make_table):
 def composite_table(make_table):
     """A uniquely named on-demand table keyed by `pk` (S) and sort key `sk` (S)."""
     return make_table(**support.composite_table_spec(support.unique_table_name()))["TableName"]
+
+
+@pytest.fixture
+def durable_server(tmp_path):
+    """Starts Flywheel servers (default flags) that share one data directory, for tests that
+    restart or kill their own server; stops whatever is left at the end."""
+    if support.external_endpoint():
+        pytest.skip("restarts its own server; DYNAMO_ENDPOINT is set")
+    data_dir = tmp_path / "flywheel-data"
+    data_dir.mkdir()
+    servers = []
+
+    def start():
+        server = support.Server(data_dir=data_dir).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -13,9 +13,7 @@ import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
 from support import (
-    Server,
     composite_table_spec,
-    external_endpoint,
     hash_table_spec,
     make_client,
     unique_table_name,
@@ -29,25 +27,6 @@ WRITER_THREADS = 8
 # The kill comes once this many unique writes are acknowledged (a count, so a slow machine only
 # takes longer), while the writers are still sending.
 ACKED_BEFORE_KILL = 1000
-
-
-@pytest.fixture
-def durable_server(tmp_path):
-    """Starts Flywheel servers that share one data directory; stops whatever is left at the end."""
-    if external_endpoint():
-        pytest.skip("kills and restarts its own server; DYNAMO_ENDPOINT is set")
-    data_dir = tmp_path / "flywheel-data"
-    data_dir.mkdir()
-    servers = []
-
-    def start():
-        server = Server(data_dir=data_dir).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def writer(endpoint, table, thread_id, stop, acked, attempted):

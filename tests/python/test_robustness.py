@@ -14,7 +14,6 @@ import pytest
 from botocore.exceptions import ClientError
 
 from support import (
-    Server,
     assert_error,
     external_endpoint,
     make_client,
@@ -26,26 +25,6 @@ pytestmark = pytest.mark.durability
 
 INVALID = "One or more parameter values were invalid: "
 LONGEST_NAME = 255
-
-
-@pytest.fixture
-def durable_server(tmp_path):
-    """Starts Flywheel servers that share one data directory (default flags: TTL swept every
-    second)."""
-    if external_endpoint():
-        pytest.skip("restarts its own server; DYNAMO_ENDPOINT is set")
-    data_dir = tmp_path / "flywheel-data"
-    data_dir.mkdir()
-    servers = []
-
-    def start():
-        server = Server(data_dir=data_dir).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def restart(start, server):
