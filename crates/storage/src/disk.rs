@@ -613,4 +613,25 @@ mod tests {
         }
         store.close().unwrap();
     }
+
+    #[test]
+    fn a_data_directory_from_before_the_deleted_id_record_skips_past_unknown_deleted_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let id_of = |store: &DiskStorage, name: &str| store.inner.trees.read().get(name).unwrap().keyspace.id();
+        let store = DiskStorage::open(dir.path(), DiskOptions::default()).unwrap();
+        let kept = store.open_tree("kept").unwrap();
+        let mut batch = WriteBatch::new();
+        batch.put(&kept, b"k".to_vec(), b"v".to_vec());
+        store.durability().wait_blocking(store.commit(batch).unwrap()).unwrap();
+        let kept_id = id_of(&store, "kept");
+        store.close().unwrap();
+        drop((store, kept));
+        // Earlier versions wrote no record, so which ids they deleted is unknown.
+        std::fs::remove_file(dir.path().join(DELETED_KEYSPACE_MAX_FILE)).unwrap();
+        let store = DiskStorage::open(dir.path(), DiskOptions::default()).unwrap();
+        store.open_tree("new").unwrap();
+        assert!(id_of(&store, "new") > kept_id + UNRECORDED_DELETED_KEYSPACE_IDS, "{}", id_of(&store, "new"));
+        assert_eq!(store.open_tree("kept").unwrap().get(b"k").unwrap(), Some(b"v".to_vec()));
+        store.close().unwrap();
+    }
 }
