@@ -363,15 +363,20 @@ impl Storage for DiskStorage {
     }
 
     fn drop_tree(&self, name: &str) -> Result<()> {
+        let Some(id) = self.inner.trees.read().get(name).map(|tree| tree.keyspace.id()) else {
+            return Ok(());
+        };
+        // Saved first, so that no restart, even after a crash right here, can hand the
+        // deleted keyspace's id to a new keyspace (see `DELETED_KEYSPACE_MAX_FILE`); if saving
+        // fails, the tree stays as it was.
+        let mut deleted_max = self.inner.deleted_keyspace_max.lock();
+        if id > *deleted_max {
+            save_deleted_keyspace_max(&self.inner.dir, id)?;
+            *deleted_max = id;
+        }
+        drop(deleted_max);
         let removed = self.inner.trees.write().remove(name);
         if let Some(tree) = removed {
-            // Saved first, so that no restart, even after a crash right here, can hand the
-            // deleted keyspace's id to a new keyspace (see `DELETED_KEYSPACE_MAX_FILE`).
-            let mut deleted_max = self.inner.deleted_keyspace_max.lock();
-            if tree.keyspace.id() > *deleted_max {
-                save_deleted_keyspace_max(&self.inner.dir, tree.keyspace.id())?;
-                *deleted_max = tree.keyspace.id();
-            }
             self.inner.db.delete_keyspace(tree.keyspace.clone()).map_err(io)?;
         }
         Ok(())
