@@ -87,6 +87,72 @@ struct Inner {
     durability: Durability,
     stop: AtomicBool,
     memtable_bytes: u64,
+    /// The highest fjall keyspace id this store has ever deleted, as saved in
+    /// [`DELETED_KEYSPACE_MAX_FILE`]; the lock also orders saving it.
+    deleted_keyspace_max: Mutex<u64>,
+}
+
+/// A file in the data directory holding, in decimal, the highest fjall keyspace id the store
+/// has deleted. On disk: its name and format never change.
+///
+/// Why: fjall 3 numbers keyspaces from a counter that opening resets to one past the highest
+/// keyspace *directory* it finds, so the id of a deleted keyspace above every surviving one is
+/// handed out again after a restart. The deleted keyspace's entries in fjall's meta keyspace
+/// (tombstones of its id → name mapping) can then shadow the new keyspace's mapping, and the
+/// next open finds the new keyspace "unreferenced" and deletes its directory: a table created
+/// after a restart that followed a DeleteTable read empty after the following restart. Before
+/// fjall opens, `reserve_deleted_keyspace_ids` creates an empty directory under that highest
+/// deleted id, which fjall's recovery counts (and, finding no name for it, removes), so the
+/// counter starts past every id ever used and no id is handed out twice.
+const DELETED_KEYSPACE_MAX_FILE: &str = "flywheel-deleted-keyspace-max";
+
+/// Keyspace ids skipped, once, in a data directory written before [`DELETED_KEYSPACE_MAX_FILE`]
+/// existed: its deleted ids are unknown, so the counter moves this far past the highest
+/// surviving one (ids are 64-bit; a gap costs nothing).
+const UNRECORDED_DELETED_KEYSPACE_IDS: u64 = 1 << 16;
+
+/// Reads [`DELETED_KEYSPACE_MAX_FILE`] and makes fjall's recovery count that id (see there).
+fn reserve_deleted_keyspace_ids(dir: &Path) -> Result<u64> {
+    let keyspaces = dir.join("keyspaces");
+    let deleted_max = match std::fs::read_to_string(dir.join(DELETED_KEYSPACE_MAX_FILE)) {
+        Ok(text) => text.trim().parse::<u64>().map_err(|e| {
+            StorageError::Io(format!("{} is unreadable: {e}", dir.join(DELETED_KEYSPACE_MAX_FILE).display()))
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if !keyspaces.is_dir() {
+                // A new store: nothing was ever deleted, and the file says so from now on.
+                save_deleted_keyspace_max(dir, 0)?;
+                return Ok(0);
+            }
+            let mut surviving_max = 0;
+            for entry in std::fs::read_dir(&keyspaces)? {
+                let id = entry?.file_name().to_str().and_then(|name| name.parse::<u64>().ok());
+                surviving_max = surviving_max.max(id.unwrap_or(0));
+            }
+            let assumed = surviving_max + UNRECORDED_DELETED_KEYSPACE_IDS;
+            save_deleted_keyspace_max(dir, assumed)?;
+            assumed
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let placeholder = keyspaces.join(deleted_max.to_string());
+    if deleted_max > 0 && keyspaces.is_dir() && !placeholder.exists() {
+        std::fs::create_dir(&placeholder)?;
+    }
+    Ok(deleted_max)
+}
+
+/// Saves `id` as the highest deleted keyspace id, durably (write, fsync, rename, fsync the
+/// directory), before the keyspace is deleted.
+fn save_deleted_keyspace_max(dir: &Path, id: u64) -> Result<()> {
+    use std::io::Write;
+    let temporary = dir.join(format!("{DELETED_KEYSPACE_MAX_FILE}.tmp"));
+    let mut file = std::fs::File::create(&temporary)?;
+    file.write_all(id.to_string().as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, dir.join(DELETED_KEYSPACE_MAX_FILE))?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
 }
 
 pub struct DiskTree {
@@ -106,6 +172,7 @@ impl DiskStorage {
     /// behind.
     pub fn open(dir: &Path, options: DiskOptions) -> Result<DiskStorage> {
         std::fs::create_dir_all(dir)?;
+        let deleted_keyspace_max = reserve_deleted_keyspace_ids(dir)?;
         let db = Database::builder(dir)
             .manual_journal_persist(true)
             .cache_size(options.cache_bytes)
@@ -132,6 +199,7 @@ impl DiskStorage {
             durability: Durability::new(),
             stop: AtomicBool::new(false),
             memtable_bytes,
+            deleted_keyspace_max: Mutex::new(deleted_keyspace_max),
         });
         let worker = inner.clone();
         let journal = Mutex::new(JournalSync::new(dir.to_path_buf()));
@@ -295,6 +363,18 @@ impl Storage for DiskStorage {
     }
 
     fn drop_tree(&self, name: &str) -> Result<()> {
+        let Some(id) = self.inner.trees.read().get(name).map(|tree| tree.keyspace.id()) else {
+            return Ok(());
+        };
+        // Saved first, so that no restart, even after a crash right here, can hand the
+        // deleted keyspace's id to a new keyspace (see `DELETED_KEYSPACE_MAX_FILE`); if saving
+        // fails, the tree stays as it was.
+        let mut deleted_max = self.inner.deleted_keyspace_max.lock();
+        if id > *deleted_max {
+            save_deleted_keyspace_max(&self.inner.dir, id)?;
+            *deleted_max = id;
+        }
+        drop(deleted_max);
         let removed = self.inner.trees.write().remove(name);
         if let Some(tree) = removed {
             self.inner.db.delete_keyspace(tree.keyspace.clone()).map_err(io)?;
@@ -494,5 +574,69 @@ mod tests {
         drop(first);
         let again = DiskStorage::open(dir.path(), DiskOptions::default()).unwrap();
         again.close().unwrap();
+    }
+
+    #[test]
+    fn a_tree_created_after_a_restart_that_followed_a_drop_survives_the_next_restart() {
+        // fjall hands a deleted keyspace's id out again after a restart when no surviving
+        // keyspace has a higher one, and the keyspace given it was then deleted at the next
+        // open as unreferenced: a table created after DeleteTable and a restart read empty after
+        // the following restart (the engine model test, seed 4614882972497390881).
+        let dir = tempfile::tempdir().unwrap();
+        let put = |store: &DiskStorage, tree: &TreeHandle, key: &[u8]| {
+            let mut batch = WriteBatch::new();
+            batch.put(tree, key.to_vec(), b"v".to_vec());
+            let ticket = store.commit(batch).unwrap();
+            store.durability().wait_blocking(ticket).unwrap();
+        };
+        // The shape of the model test's failing case: a few tables with data (flushed), then a
+        // table is deleted whose newest keyspace (an index being built) is still empty.
+        let store = DiskStorage::open(dir.path(), DiskOptions::default()).unwrap();
+        for name in ["kept", "items", "index", "kept-2", "kept-3", "kept-4", "new-index"] {
+            let tree = store.open_tree(name).unwrap();
+            if name != "new-index" {
+                put(&store, &tree, name.as_bytes());
+            }
+        }
+        store.settle().unwrap();
+        for name in ["items", "index", "new-index"] {
+            store.drop_tree(name).unwrap();
+        }
+        store.close().unwrap();
+        drop(store);
+
+        let store = DiskStorage::open(dir.path(), DiskOptions::default()).unwrap();
+        let fresh = store.open_tree("fresh").unwrap();
+        put(&store, &fresh, b"fresh");
+        store.close().unwrap();
+        drop((store, fresh));
+
+        let store = DiskStorage::open(dir.path(), DiskOptions::default()).unwrap();
+        assert_eq!(store.open_tree("fresh").unwrap().get(b"fresh").unwrap(), Some(b"v".to_vec()));
+        for name in ["kept", "kept-2", "kept-3", "kept-4"] {
+            assert_eq!(store.open_tree(name).unwrap().get(name.as_bytes()).unwrap(), Some(b"v".to_vec()));
+        }
+        store.close().unwrap();
+    }
+
+    #[test]
+    fn a_data_directory_from_before_the_deleted_id_record_skips_past_unknown_deleted_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let id_of = |store: &DiskStorage, name: &str| store.inner.trees.read().get(name).unwrap().keyspace.id();
+        let store = DiskStorage::open(dir.path(), DiskOptions::default()).unwrap();
+        let kept = store.open_tree("kept").unwrap();
+        let mut batch = WriteBatch::new();
+        batch.put(&kept, b"k".to_vec(), b"v".to_vec());
+        store.durability().wait_blocking(store.commit(batch).unwrap()).unwrap();
+        let kept_id = id_of(&store, "kept");
+        store.close().unwrap();
+        drop((store, kept));
+        // Earlier versions wrote no record, so which ids they deleted is unknown.
+        std::fs::remove_file(dir.path().join(DELETED_KEYSPACE_MAX_FILE)).unwrap();
+        let store = DiskStorage::open(dir.path(), DiskOptions::default()).unwrap();
+        store.open_tree("new").unwrap();
+        assert!(id_of(&store, "new") > kept_id + UNRECORDED_DELETED_KEYSPACE_IDS, "{}", id_of(&store, "new"));
+        assert_eq!(store.open_tree("kept").unwrap().get(b"k").unwrap(), Some(b"v".to_vec()));
+        store.close().unwrap();
     }
 }
