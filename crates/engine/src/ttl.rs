@@ -452,6 +452,11 @@ mod tests {
 
     async fn table_with_ttl(engine: &Engine, name: &str) -> TableRef {
         create_table(engine, name).await;
+        enable_ttl(engine, name).await
+    }
+
+    /// Enables TTL on attribute `exp` of an existing table, and returns the table.
+    async fn enable_ttl(engine: &Engine, name: &str) -> TableRef {
         call(
             engine,
             Operation::UpdateTimeToLive,
@@ -530,13 +535,7 @@ mod tests {
             put(&engine, "ttl_t", &format!("old{i}"), Some(now - 5.0)).await;
         }
         put(&engine, "ttl_t", "plain", None).await;
-        call(
-            &engine,
-            Operation::UpdateTimeToLive,
-            json!({"TableName": "ttl_t", "TimeToLiveSpecification": {"Enabled": true, "AttributeName": "exp"}}),
-        )
-        .await;
-        let table = engine.find_table("us-east-1", "ttl_t").unwrap();
+        let table = enable_ttl(&engine, "ttl_t").await;
         assert_eq!(entries(&table), 0);
         let expiry = table.expiry.read().clone().unwrap();
         assert!(engine.backfill_expiry(&table, &expiry).await.unwrap());
@@ -601,13 +600,7 @@ mod tests {
         for i in 0..1_500 {
             put(&engine, "ttl_t", &format!("k{i}"), Some(now + 100.0 + i as f64)).await;
         }
-        call(
-            &engine,
-            Operation::UpdateTimeToLive,
-            json!({"TableName": "ttl_t", "TimeToLiveSpecification": {"Enabled": true, "AttributeName": "exp"}}),
-        )
-        .await;
-        let table = engine.find_table("us-east-1", "ttl_t").unwrap();
+        let table = enable_ttl(&engine, "ttl_t").await;
         let expiry = table.expiry.read().clone().unwrap();
         let written = std::sync::atomic::AtomicUsize::new(0);
         let writes = async {
