@@ -34,22 +34,28 @@ def sample(families, family, name=None, **labels):
     return None
 
 
+def create_table_with_index(ddb):
+    """A table keyed by `pk` with a GSI `byG` on `g`, so table and index series both appear."""
+    name = support.unique_table_name()
+    ddb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "g", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        GlobalSecondaryIndexes=[
+            {"IndexName": "byG", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}}
+        ],
+    )
+    return name
+
+
 def test_metrics_parse_and_move_with_traffic(tmp_path):
     # Counters and histograms per operation and table, errors by __type, table and index sizes,
     # fsync timings: all parse as Prometheus text, and move as requests arrive.
     server = support.Server(data_dir=tmp_path).start()
     try:
         ddb = support.make_client(server.endpoint)
-        name = support.unique_table_name()
-        ddb.create_table(
-            TableName=name,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "g", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-            GlobalSecondaryIndexes=[
-                {"IndexName": "byG", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}}
-            ],
-        )
+        name = create_table_with_index(ddb)
         before = scrape(server)
         puts_before = sample(before, "flywheel_requests", "flywheel_requests_total", operation="PutItem", table=name) or 0
         for i in range(7):
@@ -95,16 +101,7 @@ def test_every_family_is_described_and_named_by_convention(tmp_path):
     server = support.Server(data_dir=tmp_path).start()
     try:
         ddb = support.make_client(server.endpoint)
-        name = support.unique_table_name()
-        ddb.create_table(
-            TableName=name,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "g", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-            GlobalSecondaryIndexes=[
-                {"IndexName": "byG", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}}
-            ],
-        )
+        name = create_table_with_index(ddb)
         for i in range(5):
             ddb.put_item(TableName=name, Item={"pk": {"S": f"k{i}"}, "g": {"S": "x"}, "blob": {"S": "v" * 2000}})
         try:
