@@ -249,6 +249,16 @@ def test_attribute_names_up_to_64_kb(ddb, table):
     assert "Item" not in ddb.get_item(TableName=table, Key=key("x"), ConsistentRead=True)
 
 
+def included_index(index_key, non_key):
+    """A GSI `gsi` keyed on `index_key` that projects `non_key`: the two names whose lengths the
+    index tests below push past 255 bytes."""
+    return {
+        "IndexName": "gsi",
+        "KeySchema": [{"AttributeName": index_key, "KeyType": "HASH"}],
+        "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": [non_key]},
+    }
+
+
 def test_index_key_and_projected_names_up_to_255_bytes(ddb_raw):
     # Key attribute names (of the table and of its indexes) and projected non-key attribute names
     # are at most 255 bytes.
@@ -261,11 +271,7 @@ def test_index_key_and_projected_names_up_to_255_bytes(ddb_raw):
             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
                                   {"AttributeName": index_key, "AttributeType": "S"}],
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            GlobalSecondaryIndexes=[{
-                "IndexName": "gsi",
-                "KeySchema": [{"AttributeName": index_key, "KeyType": "HASH"}],
-                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": [non_key]},
-            }],
+            GlobalSecondaryIndexes=[included_index(index_key, non_key)],
         )
 
     with pytest.raises(ClientError) as e:
@@ -296,11 +302,7 @@ def test_update_table_index_key_and_projected_names_up_to_255_bytes(ddb_raw, tab
         return ddb_raw.update_table(
             TableName=table,
             AttributeDefinitions=[{"AttributeName": index_key, "AttributeType": "S"}],
-            GlobalSecondaryIndexUpdates=[{"Create": {
-                "IndexName": "gsi",
-                "KeySchema": [{"AttributeName": index_key, "KeyType": "HASH"}],
-                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": [non_key]},
-            }}],
+            GlobalSecondaryIndexUpdates=[{"Create": included_index(index_key, non_key)}],
         )
 
     with pytest.raises(ClientError) as e:
