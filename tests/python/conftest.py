@@ -7,8 +7,6 @@ already-running server instead (dynalite, DynamoDB Local, real DynamoDB), which 
 itself is checked while Flywheel is young.
 """
 
-import json
-
 import pytest
 
 import support
@@ -56,13 +54,8 @@ def auth_endpoint(tmp_path_factory):
     its server, so the tests using it skip when DYNAMO_ENDPOINT names an external one."""
     if support.external_endpoint():
         pytest.skip("needs its own server started with --credentials")
-    path = tmp_path_factory.mktemp("auth") / "credentials.json"
-    path.write_text(json.dumps(AUTH_CREDENTIALS))
-    server = support.Server(extra_args=["--credentials", str(path)]).start()
-    try:
-        yield server.endpoint
-    finally:
-        server.stop()
+    with support.server_with_credentials(tmp_path_factory.mktemp("auth"), AUTH_CREDENTIALS) as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="session")

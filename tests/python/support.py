@@ -4,6 +4,8 @@ and the one way every test asserts a DynamoDB error.
 Everything here is about *how* to talk to a server; what DynamoDB does lives in the tests.
 """
 
+import contextlib
+import json
 import os
 import signal
 import socket
@@ -152,6 +154,19 @@ class Server:
 # (TTL, for one, deletes expired items within about a second by default; DynamoDB within days).
 SESSION_SERVER_ARGS = []
 
+
+
+@contextlib.contextmanager
+def server_with_credentials(directory, credentials):
+    """A server of its own that verifies SigV4 signatures against `credentials` (written as
+    credentials.json in `directory`); yields its endpoint and stops it afterwards."""
+    path = Path(directory) / "credentials.json"
+    path.write_text(json.dumps(credentials))
+    server = Server(extra_args=["--credentials", str(path)]).start()
+    try:
+        yield server.endpoint
+    finally:
+        server.stop()
 
 def make_client(
     endpoint: str,

@@ -56,13 +56,8 @@ CREDENTIALS = {
 def endpoint(tmp_path_factory):
     if support.external_endpoint():
         pytest.skip("needs its own server started with --credentials")
-    path = tmp_path_factory.mktemp("security") / "credentials.json"
-    path.write_text(json.dumps(CREDENTIALS))
-    server = support.Server(extra_args=["--credentials", str(path)]).start()
-    try:
-        yield server.endpoint
-    finally:
-        server.stop()
+    with support.server_with_credentials(tmp_path_factory.mktemp("security"), CREDENTIALS) as endpoint:
+        yield endpoint
 
 
 def client(endpoint, key, service="dynamodb"):
