@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import support
-from support import Server, assert_error, external_endpoint, hash_table_spec, stream_records, unique_table_name
+from support import Server, assert_error, external_endpoint, hash_table_spec, unique_table_name
 
 # Generous next to the default one-second sweeps; DynamoDB itself takes up to two days.
 SWEEP_TIMEOUT_SECONDS = 60.0
@@ -292,12 +292,7 @@ def test_ttl_deletions_are_stream_records_from_the_service(ddb, streams, make_ta
     ddb.delete_item(TableName=name, Key=key("deleted"))
     enable_ttl(ddb, name)
     wait_gone(ddb, name, ["expired"])
-    deadline = time.monotonic() + support.STREAM_WAIT_TIMEOUT_SECONDS
-    while True:
-        records = [r for shard in stream_records(streams, arn).values() for r in shard]
-        if len(records) >= 4 or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+    records = [r for shard in support.wait_for_records(streams, arn, 4).values() for r in shard]
     assert len(records) == 4
     by_key = {}
     for record in records:
@@ -330,12 +325,7 @@ def test_item_written_expired_goes_with_a_service_remove_record(ddb, streams, ma
     expired = with_exp("expired", n(time.time() - 60))
     ddb.put_item(TableName=name, Item=expired)
     wait_gone(ddb, name, ["expired"])
-    deadline = time.monotonic() + support.STREAM_WAIT_TIMEOUT_SECONDS
-    while True:
-        records = [r for shard in stream_records(streams, arn).values() for r in shard]
-        if len(records) >= 2 or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+    records = [r for shard in support.wait_for_records(streams, arn, 2).values() for r in shard]
     assert [r["eventName"] for r in records] == ["INSERT", "REMOVE"]
     assert records[1]["userIdentity"] == TTL_SERVICE
     assert records[1]["dynamodb"]["OldImage"] == expired
