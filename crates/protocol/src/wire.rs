@@ -235,88 +235,63 @@ impl<'de> DeserializeSeed<'de> for Seeded<ValueMap> {
     }
 }
 
-/// `deserialize_with` for an optional item (`Item`, `Key`, `ExclusiveStartKey`, …).
-pub fn de_opt_item<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Item>, D::Error> {
-    struct Opt;
-    impl<'de> Visitor<'de> for Opt {
-        type Value = Option<Item>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a map of attribute values")
-        }
-        fn visit_none<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_map(ValueMap).map(Some)
+/// What JSON shape an optional member holds when it is present.
+#[derive(Clone, Copy)]
+enum Shape {
+    Map,
+    List,
+}
+
+/// An optional member: `null` is `None`; otherwise `inner` reads the `shape` it expects.
+/// `expecting` names what the member holds, for serde's type-mismatch messages.
+struct Optional<V> {
+    inner: V,
+    shape: Shape,
+    expecting: &'static str,
+}
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for Optional<V> {
+    type Value = Option<V::Value>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.expecting)
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        match self.shape {
+            Shape::Map => d.deserialize_map(self.inner).map(Some),
+            Shape::List => d.deserialize_seq(self.inner).map(Some),
         }
     }
-    d.deserialize_option(Opt)
+}
+
+/// `deserialize_with` for an optional item (`Item`, `Key`, `ExclusiveStartKey`, …).
+pub fn de_opt_item<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Item>, D::Error> {
+    d.deserialize_option(Optional { inner: ValueMap, shape: Shape::Map, expecting: "a map of attribute values" })
 }
 
 /// `deserialize_with` for optional `ExpressionAttributeValues`.
 pub fn de_opt_values<'de, D: Deserializer<'de>>(d: D) -> Result<Option<HashMap<String, AttributeValue>>, D::Error> {
-    struct Opt;
-    impl<'de> Visitor<'de> for Opt {
-        type Value = Option<HashMap<String, AttributeValue>>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a map of attribute values")
-        }
-        fn visit_none<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_map(PlaceholderValueMap).map(|m| Some(m.into_iter().collect()))
-        }
-    }
-    d.deserialize_option(Opt)
+    let values = d.deserialize_option(Optional {
+        inner: PlaceholderValueMap,
+        shape: Shape::Map,
+        expecting: "a map of attribute values",
+    })?;
+    Ok(values.map(|m| m.into_iter().collect()))
 }
 
 /// `deserialize_with` for an optional list of attribute values (`AttributeValueList`).
 pub fn de_opt_value_list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<AttributeValue>>, D::Error> {
-    struct Opt;
-    impl<'de> Visitor<'de> for Opt {
-        type Value = Option<Vec<AttributeValue>>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a list of attribute values")
-        }
-        fn visit_none<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_seq(ValueList).map(Some)
-        }
-    }
-    d.deserialize_option(Opt)
+    d.deserialize_option(Optional { inner: ValueList, shape: Shape::List, expecting: "a list of attribute values" })
 }
 
 /// `deserialize_with` for an optional single attribute value.
 pub fn de_opt_value<'de, D: Deserializer<'de>>(d: D) -> Result<Option<AttributeValue>, D::Error> {
-    struct Opt;
-    impl<'de> Visitor<'de> for Opt {
-        type Value = Option<AttributeValue>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("an attribute value")
-        }
-        fn visit_none<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_map(ValueVisitor).map(Some)
-        }
-    }
-    d.deserialize_option(Opt)
+    d.deserialize_option(Optional { inner: ValueVisitor, shape: Shape::Map, expecting: "an attribute value" })
 }
 
 /// `deserialize_with` for an optional list of items (`Keys` in BatchGetItem).
@@ -335,23 +310,7 @@ pub fn de_opt_item_list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<It
             Ok(v)
         }
     }
-    struct Opt;
-    impl<'de> Visitor<'de> for Opt {
-        type Value = Option<Vec<Item>>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a list of items")
-        }
-        fn visit_none<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_seq(Items).map(Some)
-        }
-    }
-    d.deserialize_option(Opt)
+    d.deserialize_option(Optional { inner: Items, shape: Shape::List, expecting: "a list of items" })
 }
 
 // ---------------------------------------------------------------- encoding
